@@ -1,0 +1,139 @@
+/*
+ * fastfm.h - the public C API of the rapidfm kernel library.
+ *
+ * A Factorization Machine of order 2 with k factors:
+ *
+ *   y(x) = w0 + sum_i w_i x_i + 1/2 sum_f [(sum_i v_if x_i)^2 - sum_i v_if^2 x_i^2]
+ *
+ * Parameters live in caller-owned buffers (fm_model); data arrives as CSR
+ * (fm_csr). Every function validates what it is given and answers with an
+ * fm_status instead of crashing: the caller turns codes into exceptions.
+ * Element types are chosen at run time (float32/float64 parameters and data,
+ * int32/int64 CSR indices) and dispatched to one templated implementation.
+ */
+#ifndef FASTFM_H
+#define FASTFM_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    FM_OK = 0,
+    FM_ERR_NULL = 1,            /* a required pointer is NULL */
+    FM_ERR_PARAM = 2,           /* a parameter is out of range (see fm_check_sgd_params) */
+    FM_ERR_SHAPE = 3,           /* model and data disagree on n_features */
+    FM_ERR_DTYPE = 4,           /* unknown element type, or model and data types differ */
+    FM_ERR_NOMEM = 5,           /* an allocation failed */
+    FM_ERR_DIVERGED = 6,        /* the training loss became NaN or infinite */
+    FM_ERR_INDPTR = 7,          /* indptr is not a valid row pointer array */
+    FM_ERR_INDEX_RANGE = 8,     /* a column index is negative or >= n_cols */
+    FM_ERR_UNSORTED = 9,        /* column indices of a row are not increasing */
+    FM_ERR_DUPLICATE = 10,      /* a column index repeats within a row */
+    FM_ERR_NONFINITE = 11       /* a stored value is NaN or infinite */
+} fm_status;
+
+typedef enum { FM_FLOAT32 = 0, FM_FLOAT64 = 1 } fm_real_type;
+typedef enum { FM_INDEX32 = 0, FM_INDEX64 = 1 } fm_index_type;
+typedef enum { FM_LOSS_SQUARED = 0, FM_LOSS_LOGISTIC = 1 } fm_loss_type;
+
+/* How threads share the parameters during an SGD epoch. */
+typedef enum {
+    FM_PARALLEL_AUTO = 0,       /* replicas for models that fit in cache, else hogwild */
+    FM_PARALLEL_HOGWILD = 1,    /* one shared model, lock-free updates */
+    FM_PARALLEL_REPLICAS = 2,   /* a private model per thread, merged every sync_every rows */
+    FM_PARALLEL_SERIAL = 3      /* reported when one thread ran (the caller's model, in order) */
+} fm_parallel_mode;
+
+/* A CSR matrix borrowed from the caller. indptr and indices share index_type,
+ * data has the model's real_type. data may be NULL: every stored value is then
+ * 1 (one-hot data), and the kernels skip loading values. */
+typedef struct {
+    int64_t n_rows;
+    int64_t n_cols;
+    int index_type;             /* fm_index_type */
+    int real_type;              /* fm_real_type */
+    const void *indptr;         /* n_rows + 1 entries */
+    const void *indices;        /* indptr[n_rows] entries */
+    const void *data;           /* indptr[n_rows] entries, or NULL for all ones */
+} fm_csr;
+
+/* Model parameters in caller-owned buffers. V is row-major
+ * (n_features x n_factors): one feature's factors are contiguous, so a
+ * nonzero touches one short run of memory. */
+typedef struct {
+    int real_type;              /* fm_real_type of w and V */
+    int64_t n_features;
+    int32_t n_factors;
+    double w0;
+    void *w;                    /* n_features */
+    void *V;                    /* n_features * n_factors */
+} fm_model;
+
+typedef struct {
+    int loss;                   /* fm_loss_type */
+    double learning_rate;       /* step size for this epoch (the caller applies schedules) */
+    double reg_bias;            /* L2 strength on w0 */
+    double reg_linear;          /* L2 strength on w */
+    double reg_factors;         /* L2 strength on V */
+    double clip_min;            /* squared loss: the prediction used for the gradient is */
+    double clip_max;            /* clipped to [clip_min, clip_max] (libFM does the same) */
+    int n_threads;              /* >= 1 */
+    int parallel_mode;          /* fm_parallel_mode */
+    int64_t sync_every;         /* replicas: rows per thread between merges, 0 = automatic */
+    uint64_t seed;              /* seeds this epoch's visit order */
+} fm_sgd_params;
+
+typedef struct {
+    double loss_sum;            /* sum of sample_weight * loss, each taken before its update */
+    double weight_sum;          /* sum of sample_weight over the rows visited */
+    int64_t n_rows;             /* rows visited */
+    int n_threads;              /* threads that ran */
+    int parallel_mode;          /* the mode that ran (never AUTO) */
+} fm_epoch_stats;
+
+/* Where fm_check_csr found its first problem. */
+typedef struct {
+    int64_t row;
+    int64_t position;           /* offset into indices/data, -1 when about indptr */
+    int64_t column;             /* the offending column index, when there is one */
+} fm_csr_error;
+
+/* Describes a status code in words (a static string). */
+const char *fm_strerror(int status);
+
+/* Validates a CSR matrix in one pass: indptr starts at 0, never decreases and
+ * ends inside the arrays; every column index lies in [0, n_cols); indices of
+ * a row strictly increase; data are finite. The first problem goes to *err. */
+int fm_check_csr(const fm_csr *X, int64_t nnz_capacity, fm_csr_error *err);
+
+/* NULL when params fit model, else a static message naming the problem. */
+const char *fm_check_sgd_params(const fm_sgd_params *params, const fm_model *model);
+
+/* One SGD epoch over the rows of X in a random order drawn from params->seed
+ * (a seeded permutation of the rows, different for every seed; threads take
+ * disjoint ranges of it). y and sample_weight (NULL: all ones) hold n_rows
+ * doubles; for logistic loss y is -1 or +1. X must have passed fm_check_csr. */
+int fm_sgd_epoch(fm_model *model, const fm_csr *X, const double *y,
+                 const double *sample_weight, const fm_sgd_params *params,
+                 fm_epoch_stats *stats);
+
+/* out[i] = y(x_i) for every row of X, rows split across n_threads threads. */
+int fm_predict(const fm_model *model, const fm_csr *X, double *out, int n_threads);
+
+/* Loss and its derivative with respect to the prediction, as the SGD uses them. */
+double fm_loss_value(int loss, double prediction, double y);
+double fm_loss_derivative(int loss, double prediction, double y);
+
+/* 1 when the library was compiled with OpenMP. */
+int fm_openmp_enabled(void);
+/* Threads available to a parallel region (1 without OpenMP). */
+int fm_max_threads(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FASTFM_H */

@@ -1,0 +1,28 @@
+/* Compiler hints, with harmless fallbacks for compilers that lack them. */
+#ifndef FM_COMPILER_H
+#define FM_COMPILER_H
+
+#if defined(__GNUC__) || defined(__clang__)
+#define FM_INLINE inline __attribute__((always_inline))
+#define FM_PREFETCH_READ(addr) __builtin_prefetch((addr), 0, 3)
+#define FM_PREFETCH_WRITE(addr) __builtin_prefetch((addr), 1, 3)
+#define FM_LIKELY(x) __builtin_expect(!!(x), 1)
+#define FM_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define FM_INLINE inline
+#define FM_PREFETCH_READ(addr) ((void)(addr))
+#define FM_PREFETCH_WRITE(addr) ((void)(addr))
+#define FM_LIKELY(x) (x)
+#define FM_UNLIKELY(x) (x)
+#endif
+
+/* Vectorise the loop over factors. Without it GCC fully unrolls the
+ * constant-k loops first and then leaves them scalar. Needs -fopenmp or
+ * -fopenmp-simd (setup.py defines FM_OPENMP_SIMD when it passes the latter). */
+#if defined(_OPENMP) || defined(FM_OPENMP_SIMD)
+#define FM_SIMD _Pragma("omp simd")
+#else
+#define FM_SIMD
+#endif
+
+#endif

@@ -1,0 +1,83 @@
+/*
+ * The SGD solver: parameter checks and the dispatch of an epoch to the
+ * template instance for the model's element types (sgd_impl.h).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fastfm.h"
+#include "compiler.h"
+#include "loss.h"
+#include "parallel.h"
+#include "rng.h"
+#include "permutation.h"
+#include "dispatch.h"
+
+#define FM_TEMPLATE "sgd_row_and_epoch.h"
+#include "instantiate.h"
+
+static int is_nonneg_finite(double x) { return isfinite(x) && x >= 0.0; }
+
+const char *fm_check_sgd_params(const fm_sgd_params *p, const fm_model *m)
+{
+    if (!p || !m)
+        return "params and model are required";
+    if (m->n_factors < 0)
+        return "n_factors must be >= 0";
+    if (m->n_features < 1)
+        return "n_features must be >= 1";
+    if (!fm_loss_is_valid(p->loss))
+        return "unknown loss";
+    if (!(isfinite(p->learning_rate) && p->learning_rate > 0.0))
+        return "learning_rate must be a finite number > 0";
+    if (!is_nonneg_finite(p->reg_bias) || !is_nonneg_finite(p->reg_linear) ||
+        !is_nonneg_finite(p->reg_factors))
+        return "regularisation strengths must be finite numbers >= 0";
+    if (isnan(p->clip_min) || isnan(p->clip_max) || p->clip_min > p->clip_max)
+        return "clip_min must be <= clip_max";
+    if (p->n_threads < 1)
+        return "n_threads must be >= 1";
+    if (p->parallel_mode < FM_PARALLEL_AUTO || p->parallel_mode > FM_PARALLEL_REPLICAS)
+        return "unknown parallel_mode";
+    if (p->sync_every < 0)
+        return "sync_every must be >= 0";
+    return NULL;
+}
+
+int fm_sgd_epoch(fm_model *model, const fm_csr *X, const double *y,
+                 const double *sample_weight, const fm_sgd_params *params,
+                 fm_epoch_stats *stats)
+{
+    int status;
+    if (!model || !X || !y || !params || !stats)
+        return FM_ERR_NULL;
+    if (fm_check_sgd_params(params, model))
+        return FM_ERR_PARAM;
+    if (X->n_cols != model->n_features)
+        return FM_ERR_SHAPE;
+    if (X->real_type != model->real_type)
+        return FM_ERR_DTYPE;
+    if (X->n_rows > 0 && (!X->indptr || !X->indices || !model->w ||
+                          (model->n_factors > 0 && !model->V)))
+        return FM_ERR_NULL;
+    memset(stats, 0, sizeof(*stats));
+    if (X->n_rows == 0)
+        return FM_OK;
+    FM_DISPATCH(status, fm_sgd_epoch_impl, model->real_type, X->index_type,
+                (model, X, y, sample_weight, params, stats));
+    return status;
+}
+
+double fm_loss_value(int loss, double prediction, double y)
+{
+    double value;
+    (void)fm_loss_grad(loss, prediction, y, &value);
+    return value;
+}
+
+double fm_loss_derivative(int loss, double prediction, double y)
+{
+    double value;
+    return fm_loss_grad(loss, prediction, y, &value);
+}

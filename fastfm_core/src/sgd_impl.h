@@ -1,0 +1,509 @@
+/*
+ * SGD epoch (template: REAL, IDX, FM_NAME; see instantiate.h).
+ *
+ * Three drivers share one row loop (fm_sgd_rows):
+ *  - serial: one thread, the caller's model, bit-reproducible.
+ *  - hogwild: threads update the shared w and V without locks. w0 is the one
+ *    parameter every row writes, so each thread keeps a private w0 and folds
+ *    its change into the shared one every FM_W0_SYNC rows: otherwise the
+ *    cores would trade w0's cache line on every sample.
+ *  - replicas: each thread trains a private copy of w and V and the copies
+ *    are merged every sync_every rows. On small or skewed models (click logs:
+ *    a few hot features in almost every row) shared updates make the hot rows
+ *    bounce between caches and two threads run slower than one; private
+ *    copies remove the sharing and the merge costs O(n_features k) per round.
+ *
+ * Visit order: position p of the epoch trains row perm(p) of a seeded random
+ * permutation (permutation.h); thread t owns a contiguous range of positions.
+ * Rows are therefore scattered through memory, and each costs a few cache
+ * misses (row pointer, target, entries, parameters) that depend on each
+ * other. The loop prefetches them in stages, each far enough ahead to cover
+ * a miss to memory, so that the misses of several rows overlap.
+ */
+
+#define FM_PF_ROW 16     /* rows ahead: row pointer, target and weight */
+#define FM_PF_ENTRIES 8  /* rows ahead: the row's indices and values */
+#define FM_PF_PARAMS 4   /* rows ahead: the w and V entries the row names */
+#define FM_RING 32       /* > FM_PF_ROW, a power of 2 */
+#define FM_W0_SYNC 256   /* hogwild: rows between folds of the private w0 */
+
+typedef struct {
+    const IDX *indptr;
+    const IDX *indices;
+    const REAL *data;       /* NULL: all values are 1 */
+    const double *y;
+    const double *sample_weight;
+    fm_permutation perm;
+    int loss;
+    double lr, reg_bias, reg_linear, reg_factors, clip_min, clip_max;
+} FM_NAME(fm_sgd_ctx);
+
+/* One thread's view: the parameters it writes and the rows coming up. */
+typedef struct {
+    double w0;
+    REAL *w;
+    REAL *V;
+    uint32_t *touches;      /* replicas: how often each feature was updated this round */
+    REAL *q, *s2;           /* k scratch entries each */
+    int64_t range_end;      /* the end of this thread's positions */
+    int64_t ring[FM_RING];  /* row of position p at ring[p % FM_RING], computed ahead */
+    double loss_sum, weight_sum;
+    int64_t n_rows;
+} FM_NAME(fm_sgd_worker);
+
+static FM_INLINE void FM_NAME(fm_prefetch_params)(const FM_NAME(fm_sgd_ctx) *c,
+                                                  const FM_NAME(fm_sgd_worker) *wk,
+                                                  int64_t row, const int k)
+{
+    const int64_t b = (int64_t)c->indptr[row], e = (int64_t)c->indptr[row + 1];
+    for (int64_t p = b; p < e; p++) {
+        const int64_t j = (int64_t)c->indices[p];
+        const char *v = (const char *)(wk->V + j * k);
+        const size_t bytes = (size_t)k * sizeof(REAL);
+        FM_PREFETCH_WRITE(wk->w + j);
+        for (size_t off = 0; off < bytes; off += 64)
+            FM_PREFETCH_WRITE(v + off);
+        if (((uintptr_t)v & 63) + bytes > ((bytes + 63) & ~(size_t)63))
+            FM_PREFETCH_WRITE(v + bytes - 1); /* the row straddles one more line */
+    }
+}
+
+/* Computes the row of position p into the ring and prefetches what its
+ * first stage needs. */
+static FM_INLINE void FM_NAME(fm_schedule_row)(const FM_NAME(fm_sgd_ctx) *c,
+                                               FM_NAME(fm_sgd_worker) *wk, int64_t p)
+{
+    if (p < wk->range_end) {
+        const int64_t r = (int64_t)fm_permutation_at(&c->perm, (uint64_t)p);
+        wk->ring[p & (FM_RING - 1)] = r;
+        FM_PREFETCH_READ(c->indptr + r);
+        FM_PREFETCH_READ(c->y + r);
+        if (c->sample_weight)
+            FM_PREFETCH_READ(c->sample_weight + r);
+    }
+}
+
+/* Trains on positions [begin, end) of the worker's range; positions
+ * [begin, begin + FM_PF_ROW) must already be scheduled. The worker's and the
+ * context's hot fields are copied to locals: stores into V could otherwise
+ * alias them (for double models), forcing a reload and a store every row. */
+static FM_INLINE void FM_NAME(fm_sgd_rows)(const FM_NAME(fm_sgd_ctx) *c,
+                                           FM_NAME(fm_sgd_worker) *wk,
+                                           int64_t begin, int64_t end, const int k,
+                                           const int binary)
+{
+    const int64_t range_end = wk->range_end;
+    const IDX *const indptr = c->indptr;
+    const IDX *const indices = c->indices;
+    const REAL *const data = c->data;
+    const double *const y = c->y;
+    const double *const sample_weight = c->sample_weight;
+    const int loss_type = c->loss;
+    const double lr = c->lr, reg_bias = c->reg_bias, reg_linear = c->reg_linear;
+    const double reg_factors = c->reg_factors, clip_min = c->clip_min, clip_max = c->clip_max;
+    REAL *const w = wk->w;
+    REAL *const V = wk->V;
+    uint32_t *const touches = wk->touches;
+    double w0 = wk->w0, loss_sum = wk->loss_sum, weight_sum = wk->weight_sum;
+#ifdef FM_HAVE_VEC
+    /* explicit vectors when k allows; k is a constant here, so the test folds */
+    const int use_vec = k % FM_VW == 0 && k <= FM_K_STACK;
+    FM_NAME(fm_vec) qv[FM_K_STACK / FM_VW];
+#else
+    const int use_vec = 0;
+#endif
+    for (int64_t pos = begin; pos < end; pos++) {
+        FM_NAME(fm_schedule_row)(c, wk, pos + FM_PF_ROW);
+        if (pos + FM_PF_ENTRIES < range_end) {
+            const int64_t b = (int64_t)indptr[wk->ring[(pos + FM_PF_ENTRIES) & (FM_RING - 1)]];
+            FM_PREFETCH_READ(indices + b);
+            if (!binary)
+                FM_PREFETCH_READ(data + b);
+        }
+        if (pos + FM_PF_PARAMS < range_end)
+            FM_NAME(fm_prefetch_params)(c, wk, wk->ring[(pos + FM_PF_PARAMS) & (FM_RING - 1)], k);
+        {
+            const int64_t row = wk->ring[pos & (FM_RING - 1)];
+            const int64_t b = (int64_t)indptr[row];
+            const int64_t nnz = (int64_t)indptr[row + 1] - b;
+            const IDX *idx = indices + b;
+            const REAL *val = binary ? NULL : data + b;
+            const double sw = sample_weight ? sample_weight[row] : 1.0;
+            double loss, p, g;
+
+#ifdef FM_HAVE_VEC
+            if (use_vec)
+                p = FM_NAME(fm_predict_row_vec)(w0, w, V, k, idx, val, nnz, qv, binary);
+            else
+#endif
+                p = FM_NAME(fm_predict_row)(w0, w, V, k, idx, val, nnz, wk->q, wk->s2, binary);
+            if (loss_type == FM_LOSS_SQUARED)
+                p = p < clip_min ? clip_min : (p > clip_max ? clip_max : p);
+            g = sw * fm_loss_grad(loss_type, p, y[row], &loss);
+            loss_sum += sw * loss;
+            weight_sum += sw;
+
+            w0 -= lr * (g + reg_bias * w0);
+#ifdef FM_HAVE_VEC
+            if (use_vec)
+                FM_NAME(fm_sgd_update_row_vec)(g, lr, reg_linear, reg_factors, w, V, k, idx, val,
+                                               nnz, qv, binary);
+            else
+#endif
+                FM_NAME(fm_sgd_update_row)(g, lr, reg_linear, reg_factors, w, V, k, idx, val,
+                                           nnz, wk->q, binary);
+            if (touches)
+                for (int64_t t = 0; t < nnz; t++)
+                    touches[idx[t]]++;
+        }
+    }
+    wk->w0 = w0;
+    wk->loss_sum = loss_sum;
+    wk->weight_sum = weight_sum;
+    wk->n_rows += end > begin ? end - begin : 0;
+}
+
+#define FM_ROWS_K(binary)                                                          \
+    switch (k) {                                                                   \
+    case 4: FM_NAME(fm_sgd_rows)(c, wk, begin, end, 4, binary); break;             \
+    case 8: FM_NAME(fm_sgd_rows)(c, wk, begin, end, 8, binary); break;             \
+    case 16: FM_NAME(fm_sgd_rows)(c, wk, begin, end, 16, binary); break;           \
+    case 32: FM_NAME(fm_sgd_rows)(c, wk, begin, end, 32, binary); break;           \
+    case 64: FM_NAME(fm_sgd_rows)(c, wk, begin, end, 64, binary); break;           \
+    default: FM_NAME(fm_sgd_rows)(c, wk, begin, end, k, binary); break;            \
+    }
+
+/* The row loop with k and the value layout fixed at compile time for the
+ * common cases. */
+static void FM_NAME(fm_sgd_rows_k)(const FM_NAME(fm_sgd_ctx) *c, FM_NAME(fm_sgd_worker) *wk,
+                                   int64_t begin, int64_t end, int k)
+{
+    if (c->data) {
+        FM_ROWS_K(0)
+    } else {
+        FM_ROWS_K(1)
+    }
+}
+#undef FM_ROWS_K
+
+static void FM_NAME(fm_worker_init)(const FM_NAME(fm_sgd_ctx) *c, FM_NAME(fm_sgd_worker) *wk,
+                                    int64_t range_begin, int64_t range_end, double w0,
+                                    REAL *w, REAL *V, uint32_t *touches, REAL *scratch, int k)
+{
+    memset(wk, 0, sizeof(*wk));
+    wk->w0 = w0;
+    wk->w = w;
+    wk->V = V;
+    wk->touches = touches;
+    wk->q = scratch;
+    wk->s2 = scratch + k + 1;
+    wk->range_end = range_end;
+    for (int64_t p = range_begin; p < range_begin + FM_PF_ROW; p++)
+        FM_NAME(fm_schedule_row)(c, wk, p);
+}
+
+/* Merges features [f_begin, f_end) of n_rep replicas into the shared model
+ * and copies the result back into every replica.
+ *
+ * How much of each replica's change to keep: if every update moves a
+ * parameter a fraction `a` (about lr times the loss curvature) of the way to
+ * its target, c updates move it 1 - (1 - a)^c of the way. The merged change
+ * should move it as far as the N = sum_t c_t updates of a serial pass would,
+ * so replica t's change gets the weight
+ *     beta_t = (c_t / N) (1 - (1 - a)^N) / (1 - (1 - a)^c_t).
+ * For a feature each thread saw rarely this is about 1 (the changes add up,
+ * as in serial SGD); for a hot feature each thread has already moved most of
+ * the way and it tends to 1/T (the changes are averaged: adding them would
+ * overshoot). log_keep = log(1 - a). acc is scratch of k entries. */
+static void FM_NAME(fm_merge_replicas)(REAL *w, REAL *V, const int k, REAL *rep_w, REAL *rep_V,
+                                       uint32_t *touches, int n_rep, int64_t n_features,
+                                       int64_t f_begin, int64_t f_end, double log_keep, REAL *acc)
+{
+    for (int64_t j = f_begin; j < f_end; j++) {
+        double total = 0.0;
+        double acc_w = 0.0;
+        REAL *base_v = V + j * k;
+        for (int t = 0; t < n_rep; t++)
+            total += (double)touches[t * n_features + j];
+        if (total == 0.0)
+            continue;
+        for (int f = 0; f < k; f++)
+            acc[f] = 0;
+        for (int t = 0; t < n_rep; t++) {
+            const int64_t at = t * n_features + j;
+            if (touches[at] == 0)
+                continue;
+            {
+                const double c = (double)touches[at];
+                const double moved_t = -expm1(c * log_keep);
+                const double share = moved_t > 0.0 ? (c / total) * (-expm1(total * log_keep)) / moved_t
+                                                   : 1.0;
+                const REAL share_r = (REAL)share;
+                const REAL *rv = rep_V + at * k;
+                acc_w += share * ((double)rep_w[at] - (double)w[j]);
+                for (int f = 0; f < k; f++)
+                    acc[f] += share_r * (rv[f] - base_v[f]);
+            }
+        }
+        w[j] = (REAL)((double)w[j] + acc_w);
+        for (int f = 0; f < k; f++)
+            base_v[f] += acc[f];
+        for (int t = 0; t < n_rep; t++) {
+            const int64_t at = t * n_features + j;
+            rep_w[at] = w[j];
+            memcpy(rep_V + at * k, base_v, (size_t)k * sizeof(REAL));
+            touches[at] = 0;
+        }
+    }
+}
+
+/* The share [lo, hi) of n items (positions or features) that thread t of n_threads owns. */
+static FM_INLINE void FM_NAME(fm_block)(int64_t n, int t, int n_threads, int64_t *lo, int64_t *hi)
+{
+    *lo = n * t / n_threads;
+    *hi = n * (t + 1) / n_threads;
+}
+
+static int FM_NAME(fm_sgd_serial)(fm_model *m, const FM_NAME(fm_sgd_ctx) *c, int64_t n_rows,
+                                  fm_epoch_stats *stats)
+{
+    const int k = m->n_factors;
+    FM_NAME(fm_sgd_worker) wk;
+    REAL *scratch = (REAL *)malloc(2 * ((size_t)k + 1) * sizeof(REAL));
+    if (!scratch)
+        return FM_ERR_NOMEM;
+    FM_NAME(fm_worker_init)(c, &wk, 0, n_rows, m->w0, (REAL *)m->w, (REAL *)m->V,
+                            NULL, scratch, k);
+    FM_NAME(fm_sgd_rows_k)(c, &wk, 0, n_rows, k);
+    m->w0 = wk.w0;
+    stats->loss_sum = wk.loss_sum;
+    stats->weight_sum = wk.weight_sum;
+    stats->n_rows = wk.n_rows;
+    free(scratch);
+    return FM_OK;
+}
+
+static int FM_NAME(fm_sgd_hogwild)(fm_model *m, const FM_NAME(fm_sgd_ctx) *c, int64_t n_rows,
+                                   int n_threads, fm_epoch_stats *stats)
+{
+    const int k = m->n_factors;
+    double shared_w0 = m->w0;
+    double loss_sum = 0.0, weight_sum = 0.0;
+    int64_t rows = 0;
+    int failed = 0;
+    (void)n_threads; /* unused in a serial build */
+
+#ifdef _OPENMP
+#pragma omp parallel num_threads(n_threads) reduction(+ : loss_sum, weight_sum, rows) reduction(| : failed)
+#endif
+    {
+        const int t = fm_thread_id(), team = fm_team_size();
+        int64_t lo, hi;
+        REAL *scratch = (REAL *)malloc(2 * ((size_t)k + 1) * sizeof(REAL));
+        FM_NAME(fm_block)(n_rows, t, team, &lo, &hi);
+        if (!scratch) {
+            failed = 1;
+        } else {
+            FM_NAME(fm_sgd_worker) wk;
+            double synced;
+#ifdef _OPENMP
+#pragma omp atomic read
+#endif
+            synced = shared_w0;
+            FM_NAME(fm_worker_init)(c, &wk, lo, hi, synced, (REAL *)m->w, (REAL *)m->V,
+                                    NULL, scratch, k);
+            for (int64_t pos = lo; pos < hi; pos += FM_W0_SYNC) {
+                const int64_t end = pos + FM_W0_SYNC < hi ? pos + FM_W0_SYNC : hi;
+                FM_NAME(fm_sgd_rows_k)(c, &wk, pos, end, k);
+                {
+                    const double my_change = wk.w0 - synced;
+#ifdef _OPENMP
+#pragma omp atomic update
+#endif
+                    shared_w0 += my_change;
+#ifdef _OPENMP
+#pragma omp atomic read
+#endif
+                    synced = shared_w0;
+                    wk.w0 = synced;
+                }
+            }
+            loss_sum += wk.loss_sum;
+            weight_sum += wk.weight_sum;
+            rows += wk.n_rows;
+            free(scratch);
+        }
+    }
+    if (failed)
+        return FM_ERR_NOMEM;
+    m->w0 = shared_w0;
+    stats->loss_sum = loss_sum;
+    stats->weight_sum = weight_sum;
+    stats->n_rows = rows;
+    return FM_OK;
+}
+
+static int FM_NAME(fm_sgd_replicas)(fm_model *m, const FM_NAME(fm_sgd_ctx) *c, int64_t n_rows,
+                                    int n_threads, int64_t sync_every, fm_epoch_stats *stats)
+{
+    const int k = m->n_factors;
+    const int64_t nf = m->n_features;
+    REAL *const w = (REAL *)m->w;
+    REAL *const V = (REAL *)m->V;
+    REAL *rep_w = (REAL *)malloc((size_t)n_threads * (size_t)nf * sizeof(REAL));
+    REAL *rep_V = (REAL *)malloc((size_t)n_threads * (size_t)nf * (size_t)k * sizeof(REAL));
+    uint32_t *touches = (uint32_t *)calloc((size_t)n_threads * (size_t)nf, sizeof(uint32_t));
+    double *w0_of = (double *)calloc((size_t)n_threads, sizeof(double));
+    int64_t *rows_of = (int64_t *)calloc((size_t)n_threads, sizeof(int64_t));
+    double loss_sum = 0.0, weight_sum = 0.0;
+    int64_t rows = 0;
+    double w0 = m->w0;
+    int failed = 0, status = FM_OK;
+    /* the fraction of the way to its target one update moves a parameter:
+     * lr times the loss curvature (1 squared, at most 1/4 logistic) */
+    const double step = c->lr * (c->loss == FM_LOSS_LOGISTIC ? 0.25 : 1.0);
+    const double log_keep = log1p(-(step < 0.5 ? step : 0.5));
+
+    if (!rep_w || !rep_V || !touches || !w0_of || !rows_of) {
+        status = FM_ERR_NOMEM;
+        goto done;
+    }
+#ifdef _OPENMP
+#pragma omp parallel num_threads(n_threads) reduction(+ : loss_sum, weight_sum, rows) reduction(| : failed)
+#endif
+    {
+        const int t = fm_thread_id(), team = fm_team_size();
+        int64_t lo, hi, longest, n_rounds, f_lo, f_hi;
+        REAL *scratch = (REAL *)malloc(3 * ((size_t)k + 1) * sizeof(REAL));
+        REAL *my_w = rep_w + (size_t)t * (size_t)nf;
+        REAL *my_V = rep_V + (size_t)t * (size_t)nf * (size_t)k;
+        FM_NAME(fm_sgd_worker) wk;
+
+        FM_NAME(fm_block)(n_rows, t, team, &lo, &hi);
+        FM_NAME(fm_block)(nf, t, team, &f_lo, &f_hi);
+        longest = (n_rows + team - 1) / team;
+        n_rounds = (longest + sync_every - 1) / sync_every;
+        if (!scratch)
+            failed = 1;
+        /* the first touch of each replica happens on its own thread */
+        memcpy(my_w, w, (size_t)nf * sizeof(REAL));
+        memcpy(my_V, V, (size_t)nf * (size_t)k * sizeof(REAL));
+        FM_NAME(fm_worker_init)(c, &wk, lo, hi, w0, my_w, my_V,
+                                touches + (size_t)t * (size_t)nf, scratch, k);
+#ifdef _OPENMP
+#pragma omp barrier
+#endif
+        for (int64_t r = 0; r < n_rounds; r++) {
+            int64_t b = lo + r * sync_every, e;
+            if (b > hi)
+                b = hi;
+            e = b + sync_every < hi ? b + sync_every : hi;
+            if (scratch)
+                FM_NAME(fm_sgd_rows_k)(c, &wk, b, e, k);
+            w0_of[t] = wk.w0;
+            rows_of[t] = e - b;
+#ifdef _OPENMP
+#pragma omp barrier
+#endif
+            if (scratch)
+                FM_NAME(fm_merge_replicas)(w, V, k, rep_w, rep_V, touches, team, nf,
+                                           f_lo, f_hi, log_keep, scratch + 2 * (k + 1));
+            if (t == 0) {
+                /* every row writes w0, so weight each thread by its rows */
+                double change = 0.0;
+                int64_t seen = 0;
+                for (int u = 0; u < team; u++) {
+                    change += (double)rows_of[u] * (w0_of[u] - w0);
+                    seen += rows_of[u];
+                }
+                if (seen > 0)
+                    w0 += change / (double)seen;
+            }
+#ifdef _OPENMP
+#pragma omp barrier
+#endif
+            wk.w0 = w0;
+#ifdef _OPENMP
+#pragma omp barrier
+#endif
+        }
+        loss_sum += wk.loss_sum;
+        weight_sum += wk.weight_sum;
+        rows += wk.n_rows;
+        free(scratch);
+    }
+    if (failed) {
+        status = FM_ERR_NOMEM;
+        goto done;
+    }
+    m->w0 = w0;
+    stats->loss_sum = loss_sum;
+    stats->weight_sum = weight_sum;
+    stats->n_rows = rows;
+done:
+    free(rep_w);
+    free(rep_V);
+    free(touches);
+    free(w0_of);
+    free(rows_of);
+    return status;
+}
+
+/* Model bytes per copy under which replicas beat sharing (measured in
+ * bench/bench_threads.py: the shared model's cache lines stop bouncing). */
+#define FM_REPLICA_MAX_BYTES ((int64_t)8 << 20)
+
+static int FM_NAME(fm_sgd_epoch_impl)(fm_model *m, const fm_csr *X, const double *y,
+                                      const double *sample_weight, const fm_sgd_params *prm,
+                                      fm_epoch_stats *stats)
+{
+    FM_NAME(fm_sgd_ctx) c;
+    const int64_t n_rows = X->n_rows;
+    int n_threads = fm_clamp_threads(prm->n_threads);
+    int mode = prm->parallel_mode;
+    int status;
+
+    c.indptr = (const IDX *)X->indptr;
+    c.indices = (const IDX *)X->indices;
+    c.data = (const REAL *)X->data;
+    c.y = y;
+    c.sample_weight = sample_weight;
+    fm_permutation_init(&c.perm, (uint64_t)n_rows, prm->seed);
+    c.loss = prm->loss;
+    c.lr = prm->learning_rate;
+    c.reg_bias = prm->reg_bias;
+    c.reg_linear = prm->reg_linear;
+    c.reg_factors = prm->reg_factors;
+    c.clip_min = prm->clip_min;
+    c.clip_max = prm->clip_max;
+
+    if ((int64_t)n_threads > n_rows)
+        n_threads = n_rows > 0 ? (int)n_rows : 1;
+    if (mode == FM_PARALLEL_AUTO) {
+        const int64_t bytes = m->n_features * (int64_t)(m->n_factors + 1) * (int64_t)sizeof(REAL);
+        mode = bytes <= FM_REPLICA_MAX_BYTES ? FM_PARALLEL_REPLICAS : FM_PARALLEL_HOGWILD;
+    }
+    memset(stats, 0, sizeof(*stats));
+    if (n_threads == 1) {
+        status = FM_NAME(fm_sgd_serial)(m, &c, n_rows, stats);
+    } else if (mode == FM_PARALLEL_HOGWILD) {
+        status = FM_NAME(fm_sgd_hogwild)(m, &c, n_rows, n_threads, stats);
+    } else {
+        int64_t sync_every = prm->sync_every;
+        if (sync_every <= 0) {
+            /* merge when the rows trained since the last merge cost about
+             * 8x the merge itself (n_features rows of k+1 values) */
+            const int64_t nnz = (int64_t)c.indptr[n_rows];
+            const int64_t per_row = nnz / n_rows > 0 ? nnz / n_rows : 1;
+            sync_every = 8 * m->n_features / per_row;
+            if (sync_every < 1024)
+                sync_every = 1024;
+        }
+        status = FM_NAME(fm_sgd_replicas)(m, &c, n_rows, n_threads, sync_every, stats);
+    }
+    stats->n_threads = n_threads;
+    stats->parallel_mode = n_threads == 1 ? FM_PARALLEL_SERIAL : mode;
+    if (status == FM_OK && !isfinite(stats->loss_sum + m->w0))
+        status = FM_ERR_DIVERGED;
+    return status;
+}

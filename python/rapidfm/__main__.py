@@ -1,0 +1,7 @@
+"""`python -m rapidfm ...` runs the command line."""
+
+import sys
+
+from rapidfm.cli import main
+
+sys.exit(main())

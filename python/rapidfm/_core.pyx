@@ -1,0 +1,203 @@
+# cython: language_level=3
+"""Binding of the C kernel: moves buffers in, maps status codes to exceptions.
+
+Every function here expects arrays the Python layer has already validated
+(rapidfm._validation); the checks below only guard the C code against a
+caller that skipped that step (wrong dtype, wrong length, not contiguous), so
+a misuse raises instead of reading out of bounds.
+"""
+import numpy as np
+
+cimport numpy as cnp
+from libc.stdint cimport int64_t, uint64_t
+
+from rapidfm._fastfm cimport *
+
+cnp.import_array()
+
+LOSSES = {"squared": FM_LOSS_SQUARED, "logistic": FM_LOSS_LOGISTIC}
+PARALLEL_MODES = {"auto": FM_PARALLEL_AUTO, "hogwild": FM_PARALLEL_HOGWILD,
+                  "replicas": FM_PARALLEL_REPLICAS}
+_MODE_NAMES = {FM_PARALLEL_HOGWILD: "hogwild", FM_PARALLEL_REPLICAS: "replicas",
+               FM_PARALLEL_SERIAL: "serial"}
+
+CSR_UNSORTED = FM_ERR_UNSORTED
+CSR_DUPLICATE = FM_ERR_DUPLICATE
+CSR_INDPTR = FM_ERR_INDPTR
+CSR_INDEX_RANGE = FM_ERR_INDEX_RANGE
+CSR_NONFINITE = FM_ERR_NONFINITE
+
+
+class DivergenceError(FloatingPointError):
+    """Training produced NaN or infinite values."""
+
+
+def openmp_enabled():
+    """True when the installed kernel was compiled with OpenMP."""
+    return bool(fm_openmp_enabled())
+
+
+def max_threads():
+    """Threads an OpenMP region may use (1 for a serial build)."""
+    return fm_max_threads()
+
+
+def strerror(int status):
+    return fm_strerror(status).decode()
+
+
+cdef int _real_type(cnp.ndarray a) except -1:
+    if a.dtype == np.float32:
+        return FM_FLOAT32
+    if a.dtype == np.float64:
+        return FM_FLOAT64
+    raise TypeError(f"expected float32 or float64 values, got {a.dtype}")
+
+
+cdef int _index_type(cnp.ndarray a) except -1:
+    if a.dtype == np.int32:
+        return FM_INDEX32
+    if a.dtype == np.int64:
+        return FM_INDEX64
+    raise TypeError(f"expected int32 or int64 indices, got {a.dtype}")
+
+
+cdef _require(cnp.ndarray a, str name, dtype, Py_ssize_t size):
+    if not a.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous")
+    if dtype is not None and a.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {np.dtype(dtype)}, got {a.dtype}")
+    if size >= 0 and a.size != size:
+        raise ValueError(f"{name} must have {size} entries, got {a.size}")
+
+
+cdef fm_csr _csr(cnp.ndarray indptr, cnp.ndarray indices, data, int64_t n_cols,
+                 int real_type) except *:
+    """data may be None: every stored value is 1 (one-hot rows), and the
+    kernels then skip loading values."""
+    cdef fm_csr X
+    cdef cnp.ndarray values
+    _require(indptr, "indptr", None, -1)
+    _require(indices, "indices", indptr.dtype, -1)
+    if indptr.size < 1:
+        raise ValueError("indptr must have at least one entry")
+    X.n_rows = indptr.size - 1
+    X.n_cols = n_cols
+    X.index_type = _index_type(indptr)
+    X.real_type = real_type
+    X.indptr = cnp.PyArray_DATA(indptr)
+    X.indices = cnp.PyArray_DATA(indices)
+    X.data = NULL
+    if data is not None:
+        values = data
+        _require(values, "data", None, indices.size)
+        if _real_type(values) != real_type:
+            raise TypeError(f"data has dtype {values.dtype}, the model another")
+        X.data = cnp.PyArray_DATA(values)
+    return X
+
+
+cdef fm_model _model(double w0, cnp.ndarray w, cnp.ndarray V) except *:
+    cdef fm_model m
+    _require(w, "w", None, -1)
+    _require(V, "V", w.dtype, -1)
+    if V.ndim != 2 or V.shape[0] != w.size:
+        raise ValueError(f"V must have shape (n_features, n_factors) = ({w.size}, k)")
+    m.real_type = _real_type(w)
+    m.n_features = w.size
+    m.n_factors = V.shape[1]
+    m.w0 = w0
+    m.w = cnp.PyArray_DATA(w)
+    m.V = cnp.PyArray_DATA(V)
+    return m
+
+
+def check_csr(cnp.ndarray indptr, cnp.ndarray indices, cnp.ndarray data, int64_t n_cols):
+    """Validates a CSR matrix; returns (status, row, position, column) of the first problem."""
+    cdef fm_csr X = _csr(indptr, indices, data, n_cols, _real_type(data))
+    cdef fm_csr_error err
+    cdef int status
+    cdef int64_t capacity = indices.size
+    with nogil:
+        status = fm_check_csr(&X, capacity, &err)
+    return status, err.row, err.position, err.column
+
+
+def sgd_epoch(double w0, cnp.ndarray w, cnp.ndarray V,
+              cnp.ndarray indptr, cnp.ndarray indices, data,
+              cnp.ndarray y, sample_weight, *,
+              str loss, double learning_rate, double reg_bias, double reg_linear,
+              double reg_factors, double clip_min, double clip_max, int n_threads,
+              str parallel_mode="auto", int64_t sync_every=0, uint64_t seed=0):
+    """One SGD epoch, in place on w and V; returns (w0, stats dict).
+
+    data=None means every stored value is 1. The rows are visited in the
+    random order that `seed` selects. The GIL is released for the whole epoch.
+    """
+    cdef fm_model m = _model(w0, w, V)
+    cdef fm_csr X = _csr(indptr, indices, data, w.size, m.real_type)
+    cdef fm_sgd_params p
+    cdef fm_epoch_stats stats
+    cdef const double *sw = NULL
+    cdef cnp.ndarray sw_arr
+    cdef const char *problem
+    cdef int status
+    _require(y, "y", np.float64, X.n_rows)
+    if sample_weight is not None:
+        sw_arr = sample_weight
+        _require(sw_arr, "sample_weight", np.float64, X.n_rows)
+        sw = <const double *>cnp.PyArray_DATA(sw_arr)
+    p.loss = LOSSES[loss]
+    p.learning_rate = learning_rate
+    p.reg_bias = reg_bias
+    p.reg_linear = reg_linear
+    p.reg_factors = reg_factors
+    p.clip_min = clip_min
+    p.clip_max = clip_max
+    p.n_threads = n_threads
+    p.parallel_mode = PARALLEL_MODES[parallel_mode]
+    p.sync_every = sync_every
+    p.seed = seed
+    problem = fm_check_sgd_params(&p, &m)
+    if problem != NULL:
+        raise ValueError(problem.decode())
+    with nogil:
+        status = fm_sgd_epoch(&m, &X, <const double *>cnp.PyArray_DATA(y), sw, &p, &stats)
+    if status == FM_ERR_DIVERGED:
+        raise DivergenceError(fm_strerror(status).decode())
+    if status == FM_ERR_NOMEM:
+        raise MemoryError(fm_strerror(status).decode())
+    if status != FM_OK:
+        raise ValueError(fm_strerror(status).decode())
+    return m.w0, {
+        "loss_sum": stats.loss_sum,
+        "weight_sum": stats.weight_sum,
+        "n_rows": stats.n_rows,
+        "n_threads": stats.n_threads,
+        "parallel_mode": _MODE_NAMES.get(stats.parallel_mode, "unknown"),
+    }
+
+
+def predict(double w0, cnp.ndarray w, cnp.ndarray V,
+            cnp.ndarray indptr, cnp.ndarray indices, data, int n_threads):
+    """y(x) for every row, as float64 (data=None: all values 1); the GIL is
+    released while the rows are computed."""
+    cdef fm_model m = _model(w0, w, V)
+    cdef fm_csr X = _csr(indptr, indices, data, w.size, m.real_type)
+    cdef cnp.ndarray out = np.empty(X.n_rows, dtype=np.float64)
+    cdef int status
+    with nogil:
+        status = fm_predict(&m, &X, <double *>cnp.PyArray_DATA(out), n_threads)
+    if status == FM_ERR_NOMEM:
+        raise MemoryError(fm_strerror(status).decode())
+    if status != FM_OK:
+        raise ValueError(fm_strerror(status).decode())
+    return out
+
+
+def loss_value(str loss, double prediction, double y):
+    return fm_loss_value(LOSSES[loss], prediction, y)
+
+
+def loss_derivative(str loss, double prediction, double y):
+    return fm_loss_derivative(LOSSES[loss], prediction, y)

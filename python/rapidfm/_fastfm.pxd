@@ -1,0 +1,84 @@
+# Declarations of the C kernel library's public header (fastfm_core/include/fastfm.h).
+from libc.stdint cimport int32_t, int64_t, uint64_t
+
+
+cdef extern from "fastfm.h" nogil:
+    enum:
+        FM_OK
+        FM_ERR_NULL
+        FM_ERR_PARAM
+        FM_ERR_SHAPE
+        FM_ERR_DTYPE
+        FM_ERR_NOMEM
+        FM_ERR_DIVERGED
+        FM_ERR_INDPTR
+        FM_ERR_INDEX_RANGE
+        FM_ERR_UNSORTED
+        FM_ERR_DUPLICATE
+        FM_ERR_NONFINITE
+
+    enum:
+        FM_FLOAT32
+        FM_FLOAT64
+        FM_INDEX32
+        FM_INDEX64
+        FM_LOSS_SQUARED
+        FM_LOSS_LOGISTIC
+        FM_PARALLEL_AUTO
+        FM_PARALLEL_HOGWILD
+        FM_PARALLEL_REPLICAS
+        FM_PARALLEL_SERIAL
+
+    ctypedef struct fm_csr:
+        int64_t n_rows
+        int64_t n_cols
+        int index_type
+        int real_type
+        const void *indptr
+        const void *indices
+        const void *data
+
+    ctypedef struct fm_model:
+        int real_type
+        int64_t n_features
+        int32_t n_factors
+        double w0
+        void *w
+        void *V
+
+    ctypedef struct fm_sgd_params:
+        int loss
+        double learning_rate
+        double reg_bias
+        double reg_linear
+        double reg_factors
+        double clip_min
+        double clip_max
+        int n_threads
+        int parallel_mode
+        int64_t sync_every
+        uint64_t seed
+
+    ctypedef struct fm_epoch_stats:
+        double loss_sum
+        double weight_sum
+        int64_t n_rows
+        int n_threads
+        int parallel_mode
+
+    ctypedef struct fm_csr_error:
+        int64_t row
+        int64_t position
+        int64_t column
+
+    const char *fm_strerror(int status)
+    int fm_check_csr(const fm_csr *X, int64_t nnz_capacity, fm_csr_error *err)
+    const char *fm_check_sgd_params(const fm_sgd_params *params, const fm_model *model)
+    int fm_sgd_epoch(fm_model *model, const fm_csr *X, const double *y,
+                     const double *sample_weight, const fm_sgd_params *params,
+                     fm_epoch_stats *stats)
+    int fm_predict(const fm_model *model, const fm_csr *X, double *out, int n_threads)
+    double fm_loss_value(int loss, double prediction, double y)
+    double fm_loss_derivative(int loss, double prediction, double y)
+    int fm_openmp_enabled()
+    int fm_max_threads()

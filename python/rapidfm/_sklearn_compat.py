@@ -1,0 +1,79 @@
+"""scikit-learn integration without depending on scikit-learn at run time.
+
+When scikit-learn is installed the estimators derive from its base classes
+(so clone, pipelines, grid search and its estimator checks see a native
+estimator) and raise its NotFittedError. Without it, minimal stand-ins give
+the same get_params/set_params contract.
+"""
+
+import inspect
+
+try:  # pragma: no cover - which branch runs depends on the environment
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.exceptions import NotFittedError
+
+    HAVE_SKLEARN = True
+except ImportError:  # pragma: no cover
+    HAVE_SKLEARN = False
+
+    class NotFittedError(ValueError, AttributeError):
+        """Raised when an estimator is used before fit (same bases as scikit-learn's)."""
+
+    class BaseEstimator:
+        @classmethod
+        def _get_param_names(cls):
+            signature = inspect.signature(cls.__init__)
+            return sorted(
+                name
+                for name, p in signature.parameters.items()
+                if name != "self" and p.kind != p.VAR_KEYWORD
+            )
+
+        def get_params(self, deep=True):
+            return {name: getattr(self, name) for name in self._get_param_names()}
+
+        def set_params(self, **params):
+            valid = self._get_param_names()
+            for name, value in params.items():
+                if name not in valid:
+                    raise ValueError(
+                        f"invalid parameter {name!r} for {type(self).__name__}; "
+                        f"valid parameters: {valid}"
+                    )
+                setattr(self, name, value)
+            return self
+
+        def __repr__(self):
+            args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+            return f"{type(self).__name__}({args})"
+
+    class RegressorMixin:
+        _estimator_type = "regressor"
+
+        def score(self, X, y, sample_weight=None):
+            import numpy as np
+
+            y = np.asarray(y, dtype=float)
+            pred = self.predict(X)
+            w = np.ones_like(y) if sample_weight is None else np.asarray(sample_weight, float)
+            ss_res = np.sum(w * (y - pred) ** 2)
+            ss_tot = np.sum(w * (y - np.average(y, weights=w)) ** 2)
+            return 1.0 - ss_res / ss_tot
+
+    class ClassifierMixin:
+        _estimator_type = "classifier"
+
+        def score(self, X, y, sample_weight=None):
+            import numpy as np
+
+            return float(np.average(self.predict(X) == np.asarray(y), weights=sample_weight))
+
+
+__all__ = [
+    "HAVE_SKLEARN",
+    "BaseEstimator",
+    "ClassifierMixin",
+    "NotFittedError",
+    "RegressorMixin",
+    "inspect",
+]

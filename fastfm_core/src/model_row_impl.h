@@ -100,8 +100,15 @@ static FM_INLINE void FM_NAME(fm_sgd_update_row)(
  */
 #if defined(__GNUC__) || defined(__clang__)
 #define FM_HAVE_VEC 1
-typedef REAL FM_NAME(fm_vec) __attribute__((vector_size(32)));
-#define FM_VW ((int)(32 / sizeof(REAL)))
+/* 32-byte vectors where the target has AVX, else the 16 bytes of SSE2/NEON */
+#if defined(__AVX__)
+#define FM_VBYTES 32
+#else
+#define FM_VBYTES 16
+#endif
+typedef REAL FM_NAME(fm_vec) __attribute__((vector_size(FM_VBYTES)));
+typedef REAL FM_NAME(fm_vec16) __attribute__((vector_size(16)));
+#define FM_VW ((int)(FM_VBYTES / sizeof(REAL)))
 
 static FM_INLINE FM_NAME(fm_vec) FM_NAME(fm_vload)(const REAL *p)
 {
@@ -115,17 +122,18 @@ static FM_INLINE void FM_NAME(fm_vstore)(REAL *p, FM_NAME(fm_vec) v)
     memcpy(p, &v, sizeof v);
 }
 
-typedef REAL FM_NAME(fm_vec16) __attribute__((vector_size(16)));
-
 /* Sum of the lanes by halving (the tree order of fm_tree_sum), in registers:
  * the halves are taken with memcpy, which compilers turn into lane moves. */
 static FM_INLINE REAL FM_NAME(fm_vsum)(FM_NAME(fm_vec) v)
 {
-    FM_NAME(fm_vec16) lo, hi;
+    FM_NAME(fm_vec16) lo;
     REAL t[16 / sizeof(REAL)];
     memcpy(&lo, &v, 16);
-    memcpy(&hi, (const char *)&v + 16, 16);
-    lo += hi;
+    if (FM_VBYTES == 32) {
+        FM_NAME(fm_vec16) hi;
+        memcpy(&hi, (const char *)&v + (FM_VBYTES - 16), 16);
+        lo += hi;
+    }
     memcpy(t, &lo, 16);
     if (sizeof(REAL) == 4)
         return (t[0] + t[2]) + (t[1] + t[3]);

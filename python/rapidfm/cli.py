@@ -40,13 +40,15 @@ def _add_demo(subparsers):
     )
     p.add_argument("--rows", type=_positive_int, default=300_000, help="samples (default 300000)")
     p.add_argument("--fields", type=_positive_int, default=6, help="categorical fields (default 6)")
-    p.add_argument("--cardinality", type=_positive_int, default=2000,
-                   help="values per field (default 2000)")
+    p.add_argument("--cardinality", type=_positive_int, default=1000,
+                   help="values per field (default 1000)")
     p.add_argument("--factors", type=_positive_int, default=8, help="k (default 8)")
-    p.add_argument("--epochs", type=_positive_int, default=10, help="epochs (default 10)")
+    p.add_argument("--epochs", type=_positive_int, default=15, help="epochs (default 15)")
     p.add_argument("--threads", type=_threads, default=-1,
                    help="threads, -1 for all cores (default)")
-    p.add_argument("--learning-rate", type=float, default=0.02, help="SGD step (default 0.02)")
+    p.add_argument("--learning-rate", type=float, default=0.01, help="SGD step (default 0.01)")
+    p.add_argument("--reg", type=float, default=0.01,
+                   help="L2 strength on w and V (default 0.01)")
     p.add_argument("--noise", type=float, default=0.5,
                    help="noise standard deviation (default 0.5)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -88,7 +90,8 @@ def _run_demo(args):
 
     model = FMRegressor(
         n_factors=args.factors, n_epochs=args.epochs, learning_rate=args.learning_rate,
-        n_jobs=args.threads, random_state=args.seed, callbacks=[report],
+        reg_linear=args.reg, reg_factors=args.reg, n_jobs=args.threads, random_state=args.seed,
+        callbacks=[report],
     )
     model.fit(X_tr, y_tr)
     final = float(np.sqrt(np.mean((model.predict(X_te) - y_te) ** 2)))

@@ -6,6 +6,7 @@ import importlib.util
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 from conftest import REPO_ROOT
@@ -41,3 +42,44 @@ def test_kernel_tests_clean_under_address_sanitizer():
     out = _run("sanitize.sh", timeout=1500)
     assert "clean under ASan+UBSan" in out
     assert " passed" in out
+
+
+SERIAL_CHECK = r"""
+import sys, warnings
+import numpy as np, scipy.sparse as sp
+import rapidfm
+assert rapidfm.__file__.startswith(sys.argv[1]), rapidfm.__file__
+assert rapidfm.openmp_enabled() is False
+rng = np.random.default_rng(0)
+X = sp.random(2000, 50, density=0.1, format="csr", random_state=0, dtype=np.float32)
+y = rng.normal(size=2000)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    model = rapidfm.FMRegressor(n_epochs=3, n_jobs=2, random_state=0).fit(X, y)
+    model.predict(X)
+messages = [str(w.message) for w in caught if "without OpenMP" in str(w.message)]
+assert len(messages) == 1, messages  # warned once, not at every call
+assert model.history_[-1]["n_threads"] == 1
+one = rapidfm.FMRegressor(n_epochs=3, n_jobs=1, random_state=0).fit(X, y)
+assert np.array_equal(one.V_, model.V_)  # the serial build ran the 1-thread path
+print("serial build ok")
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which(CC) is None, reason="no C compiler")
+@pytest.mark.skipif(importlib.util.find_spec("Cython") is None, reason="Cython not installed")
+def test_serial_build_without_openmp(tmp_path):
+    env = dict(os.environ, RAPIDFM_OPENMP="0")
+    build = subprocess.run(
+        [sys.executable, "setup.py", "-q", "build", "--build-base", str(tmp_path / "build")],
+        cwd=REPO_ROOT, capture_output=True, text=True, env=env, timeout=900,
+    )
+    assert build.returncode == 0, build.stderr
+    assert "building the serial kernel" in build.stderr  # setup.py says what it decided
+    (lib,) = (tmp_path / "build").glob("lib.*")
+    env["PYTHONPATH"] = str(lib)
+    run = subprocess.run([sys.executable, "-c", SERIAL_CHECK, str(lib)], capture_output=True,
+                         text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "serial build ok" in run.stdout

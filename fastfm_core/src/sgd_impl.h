@@ -25,7 +25,9 @@
 #define FM_PF_ENTRIES 8  /* rows ahead: the row's indices and values */
 #define FM_PF_PARAMS 4   /* rows ahead: the w and V entries the row names */
 #define FM_RING 32       /* > FM_PF_ROW, a power of 2 */
-#define FM_W0_SYNC 256   /* hogwild: rows between folds of the private w0 */
+#ifndef FM_W0_SYNC
+#define FM_W0_SYNC 256 /* hogwild: rows between folds of the private w0 (-D to measure others) */
+#endif
 
 typedef struct {
     const IDX *indptr;
@@ -220,13 +222,19 @@ static void FM_NAME(fm_merge_replicas)(REAL *w, REAL *V, const int k, REAL *rep_
                                        int64_t f_begin, int64_t f_end, double log_keep, REAL *acc)
 {
     for (int64_t j = f_begin; j < f_end; j++) {
-        double total = 0.0;
+        double total = 0.0, moved_total = 0.0;
         double acc_w = 0.0;
+        int n_touching = 0;
         REAL *base_v = V + j * k;
-        for (int t = 0; t < n_rep; t++)
-            total += (double)touches[t * n_features + j];
+        for (int t = 0; t < n_rep; t++) {
+            const uint32_t c = touches[t * n_features + j];
+            total += (double)c;
+            n_touching += c > 0;
+        }
         if (total == 0.0)
             continue;
+        if (n_touching > 1)
+            moved_total = -expm1(total * log_keep);
         for (int f = 0; f < k; f++)
             acc[f] = 0;
         for (int t = 0; t < n_rep; t++) {
@@ -234,10 +242,10 @@ static void FM_NAME(fm_merge_replicas)(REAL *w, REAL *V, const int k, REAL *rep_
             if (touches[at] == 0)
                 continue;
             {
+                /* a feature one thread alone touched keeps that thread's change */
                 const double c = (double)touches[at];
-                const double moved_t = -expm1(c * log_keep);
-                const double share = moved_t > 0.0 ? (c / total) * (-expm1(total * log_keep)) / moved_t
-                                                   : 1.0;
+                const double moved_t = n_touching > 1 ? -expm1(c * log_keep) : 0.0;
+                const double share = moved_t > 0.0 ? (c / total) * moved_total / moved_t : 1.0;
                 const REAL share_r = (REAL)share;
                 const REAL *rv = rep_V + at * k;
                 acc_w += share * ((double)rep_w[at] - (double)w[j]);

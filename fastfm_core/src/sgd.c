@@ -12,6 +12,7 @@
 #include "parallel.h"
 #include "rng.h"
 #include "permutation.h"
+#include "memory.h"
 #include "dispatch.h"
 
 #define FM_TEMPLATE "sgd_row_and_epoch.h"

@@ -21,10 +21,13 @@
  * a miss to memory, so that the misses of several rows overlap.
  */
 
+#ifndef FM_PF_ROW
 #define FM_PF_ROW 16     /* rows ahead: row pointer, target and weight */
 #define FM_PF_ENTRIES 8  /* rows ahead: the row's indices and values */
 #define FM_PF_PARAMS 4   /* rows ahead: the w and V entries the row names */
-#define FM_RING 32       /* > FM_PF_ROW, a power of 2 */
+#endif
+#define FM_RING 64       /* > FM_PF_ROW, a power of 2 */
+#define FM_PREFETCH_MIN_BYTES ((int64_t)256 << 10) /* smaller models stay in L2 */
 #ifndef FM_W0_SYNC
 #define FM_W0_SYNC 256 /* hogwild: rows between folds of the private w0 (-D to measure others) */
 #endif
@@ -37,6 +40,7 @@ typedef struct {
     const double *sample_weight;
     fm_permutation perm;
     int loss;
+    int prefetch_params;    /* 0 when the model fits in cache: the prefetches would be pure overhead */
     double lr, reg_bias, reg_linear, reg_factors, clip_min, clip_max;
 } FM_NAME(fm_sgd_ctx);
 
@@ -65,8 +69,7 @@ static FM_INLINE void FM_NAME(fm_prefetch_params)(const FM_NAME(fm_sgd_ctx) *c,
         FM_PREFETCH_WRITE(wk->w + j);
         for (size_t off = 0; off < bytes; off += 64)
             FM_PREFETCH_WRITE(v + off);
-        if (((uintptr_t)v & 63) + bytes > ((bytes + 63) & ~(size_t)63))
-            FM_PREFETCH_WRITE(v + bytes - 1); /* the row straddles one more line */
+        FM_PREFETCH_WRITE(v + bytes - 1); /* the row may straddle one more line */
     }
 }
 
@@ -101,6 +104,7 @@ static FM_INLINE void FM_NAME(fm_sgd_rows)(const FM_NAME(fm_sgd_ctx) *c,
     const double *const y = c->y;
     const double *const sample_weight = c->sample_weight;
     const int loss_type = c->loss;
+    const int prefetch_params = c->prefetch_params;
     const double lr = c->lr, reg_bias = c->reg_bias, reg_linear = c->reg_linear;
     const double reg_factors = c->reg_factors, clip_min = c->clip_min, clip_max = c->clip_max;
     REAL *const w = wk->w;
@@ -122,7 +126,7 @@ static FM_INLINE void FM_NAME(fm_sgd_rows)(const FM_NAME(fm_sgd_ctx) *c,
             if (!binary)
                 FM_PREFETCH_READ(data + b);
         }
-        if (pos + FM_PF_PARAMS < range_end)
+        if (prefetch_params && pos + FM_PF_PARAMS < range_end)
             FM_NAME(fm_prefetch_params)(c, wk, wk->ring[(pos + FM_PF_PARAMS) & (FM_RING - 1)], k);
         {
             const int64_t row = wk->ring[pos & (FM_RING - 1)];
@@ -358,9 +362,9 @@ static int FM_NAME(fm_sgd_replicas)(fm_model *m, const FM_NAME(fm_sgd_ctx) *c, i
     const int64_t nf = m->n_features;
     REAL *const w = (REAL *)m->w;
     REAL *const V = (REAL *)m->V;
-    REAL *rep_w = (REAL *)malloc((size_t)n_threads * (size_t)nf * sizeof(REAL));
-    REAL *rep_V = (REAL *)malloc((size_t)n_threads * (size_t)nf * (size_t)k * sizeof(REAL));
-    uint32_t *touches = (uint32_t *)calloc((size_t)n_threads * (size_t)nf, sizeof(uint32_t));
+    REAL *rep_w = (REAL *)fm_alloc_large((size_t)n_threads * (size_t)nf * sizeof(REAL));
+    REAL *rep_V = (REAL *)fm_alloc_large((size_t)n_threads * (size_t)nf * (size_t)k * sizeof(REAL));
+    uint32_t *touches = (uint32_t *)fm_alloc_large((size_t)n_threads * (size_t)nf * sizeof(uint32_t));
     double *w0_of = (double *)calloc((size_t)n_threads, sizeof(double));
     int64_t *rows_of = (int64_t *)calloc((size_t)n_threads, sizeof(int64_t));
     double loss_sum = 0.0, weight_sum = 0.0;
@@ -396,6 +400,7 @@ static int FM_NAME(fm_sgd_replicas)(fm_model *m, const FM_NAME(fm_sgd_ctx) *c, i
         /* the first touch of each replica happens on its own thread */
         memcpy(my_w, w, (size_t)nf * sizeof(REAL));
         memcpy(my_V, V, (size_t)nf * (size_t)k * sizeof(REAL));
+        memset(touches + (size_t)t * (size_t)nf, 0, (size_t)nf * sizeof(uint32_t));
         FM_NAME(fm_worker_init)(c, &wk, lo, hi, w0, my_w, my_V,
                                 touches + (size_t)t * (size_t)nf, scratch, k);
 #ifdef _OPENMP
@@ -449,9 +454,9 @@ static int FM_NAME(fm_sgd_replicas)(fm_model *m, const FM_NAME(fm_sgd_ctx) *c, i
     stats->weight_sum = weight_sum;
     stats->n_rows = rows;
 done:
-    free(rep_w);
-    free(rep_V);
-    free(touches);
+    fm_free_large(rep_w);
+    fm_free_large(rep_V);
+    fm_free_large(touches);
     free(w0_of);
     free(rows_of);
     return status;
@@ -477,6 +482,8 @@ static int FM_NAME(fm_sgd_epoch_impl)(fm_model *m, const fm_csr *X, const double
     c.y = y;
     c.sample_weight = sample_weight;
     fm_permutation_init(&c.perm, (uint64_t)n_rows, prm->seed);
+    c.prefetch_params = m->n_features * (int64_t)(m->n_factors + 1) * (int64_t)sizeof(REAL) >
+                        FM_PREFETCH_MIN_BYTES;
     c.loss = prm->loss;
     c.lr = prm->learning_rate;
     c.reg_bias = prm->reg_bias;

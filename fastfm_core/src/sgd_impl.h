@@ -28,6 +28,7 @@
 #endif
 #define FM_RING 64       /* > FM_PF_ROW, a power of 2 */
 #define FM_PREFETCH_MIN_BYTES ((int64_t)256 << 10) /* smaller models stay in L2 */
+#define FM_MIN_SYNC_ROWS 8192 /* replicas: fewest rows per thread between merges */
 #ifndef FM_W0_SYNC
 #define FM_W0_SYNC 256 /* hogwild: rows between folds of the private w0 (-D to measure others) */
 #endif
@@ -511,8 +512,10 @@ static int FM_NAME(fm_sgd_epoch_impl)(fm_model *m, const fm_csr *X, const double
             const int64_t nnz = (int64_t)c.indptr[n_rows];
             const int64_t per_row = nnz / n_rows > 0 ? nnz / n_rows : 1;
             sync_every = 8 * m->n_features / per_row;
-            if (sync_every < 1024)
-                sync_every = 1024;
+            /* every merge is a barrier: a thread descheduled by another
+             * process stalls the others there, so keep barriers rare */
+            if (sync_every < FM_MIN_SYNC_ROWS)
+                sync_every = FM_MIN_SYNC_ROWS;
         }
         status = FM_NAME(fm_sgd_replicas)(m, &c, n_rows, n_threads, sync_every, stats);
     }

@@ -147,6 +147,11 @@ def sgd_epoch(double w0, cnp.ndarray w, cnp.ndarray V,
         sw_arr = sample_weight
         _require(sw_arr, "sample_weight", np.float64, X.n_rows)
         sw = <const double *>cnp.PyArray_DATA(sw_arr)
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
+    if parallel_mode not in PARALLEL_MODES:
+        raise ValueError(
+            f"parallel_mode must be one of {sorted(PARALLEL_MODES)}, got {parallel_mode!r}")
     p.loss = LOSSES[loss]
     p.learning_rate = learning_rate
     p.reg_bias = reg_bias

@@ -84,7 +84,9 @@ def as_csr(X, dtype, n_features=None, name="X"):
             indices = indices.astype(np.int64)
         data = X.data
         if data.dtype != dtype:
-            if not np.issubdtype(data.dtype, np.number) or np.iscomplexobj(data):
+            if not (np.issubdtype(data.dtype, np.number) or data.dtype == np.bool_) or (
+                np.iscomplexobj(data)
+            ):
                 raise TypeError(f"{name} must hold real numbers, got dtype {data.dtype}")
             data = data.astype(dtype)
         shape = X.shape

@@ -17,6 +17,26 @@ def _positive_int(text):
     return value
 
 
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number > 0")
+    return value
+
+
+def _nonnegative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number >= 0")
+    return value
+
+
 def _threads(text):
     try:
         value = int(text)
@@ -46,10 +66,11 @@ def _add_demo(subparsers):
     p.add_argument("--epochs", type=_positive_int, default=15, help="epochs (default 15)")
     p.add_argument("--threads", type=_threads, default=-1,
                    help="threads, -1 for all cores (default)")
-    p.add_argument("--learning-rate", type=float, default=0.01, help="SGD step (default 0.01)")
-    p.add_argument("--reg", type=float, default=0.01,
+    p.add_argument("--learning-rate", type=_positive_float, default=0.01,
+                   help="SGD step (default 0.01)")
+    p.add_argument("--reg", type=_nonnegative_float, default=0.01,
                    help="L2 strength on w and V (default 0.01)")
-    p.add_argument("--noise", type=float, default=0.5,
+    p.add_argument("--noise", type=_nonnegative_float, default=0.5,
                    help="noise standard deviation (default 0.5)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(run=_run_demo)

@@ -110,8 +110,11 @@ class _BaseFM(BaseEstimator):
             real(name, 0.0, strict=False)
         if self.schedule not in _SCHEDULES:
             raise ValueError(f"schedule must be one of {_SCHEDULES}, got {self.schedule!r}")
-        if self.callbacks is not None and not all(callable(c) for c in self.callbacks):
-            raise TypeError("callbacks must be a list of callables")
+        if self.callbacks is not None and (
+            not isinstance(self.callbacks, (list, tuple))
+            or not all(callable(c) for c in self.callbacks)
+        ):
+            raise TypeError(f"callbacks must be a list of callables, got {self.callbacks!r}")
         if self.parallel not in _PARALLEL:
             raise ValueError(f"parallel must be one of {_PARALLEL}, got {self.parallel!r}")
         return check_dtype(self.dtype)
@@ -141,56 +144,69 @@ class _BaseFM(BaseEstimator):
         nnz = int(indptr[-1])
 
         history = []
-        for epoch in range(int(self.n_epochs)):
-            lr = self._learning_rate_at(epoch)
-            start = time.perf_counter()
-            try:
-                w0, stats = _core.sgd_epoch(
-                    w0, w, V, indptr, indices, values, y, sample_weight,
-                    loss=self._loss, learning_rate=lr, reg_bias=float(self.reg_bias),
-                    reg_linear=float(self.reg_linear), reg_factors=float(self.reg_factors),
-                    clip_min=clip_min, clip_max=clip_max, n_threads=n_threads,
-                    parallel_mode=self.parallel, seed=int(rng.integers(0, 2**63)),
-                )
-            except DivergenceError:
-                raise DivergenceError(
-                    f"training diverged in epoch {epoch + 1}: the loss became NaN or infinite "
-                    f"with learning_rate={self.learning_rate}. Use a smaller learning_rate "
-                    "(or scale the features / stronger regularisation)."
-                ) from None
-            seconds = time.perf_counter() - start
-            if not (np.isfinite(w).all() and np.isfinite(V).all()):
-                raise DivergenceError(
-                    f"training diverged in epoch {epoch + 1}: parameters became NaN or infinite "
-                    f"with learning_rate={self.learning_rate}. Use a smaller learning_rate."
-                )
-            record = {
-                "epoch": epoch + 1,
-                "train_loss": stats["loss_sum"] / max(stats["weight_sum"], 1e-300),
-                "learning_rate": lr,
-                "seconds": seconds,
-                "rows_per_second": n_rows / seconds if seconds > 0 else float("inf"),
-                "ns_per_nonzero": 1e9 * seconds / max(nnz, 1),
-                "n_threads": stats["n_threads"],
-                "parallel_mode": stats["parallel_mode"],
-            }
-            history.append(record)
-            if self.verbose:
-                print(
-                    f"epoch {epoch + 1:3d}  train {self._loss_name()} "
-                    f"{self._report_loss(record['train_loss']):.5f}  "
-                    f"{record['rows_per_second']:,.0f} rows/s  "
-                    f"{record['ns_per_nonzero']:.2f} ns/nnz  threads {stats['n_threads']}",
-                    flush=True,
-                )
-            if self.callbacks:
-                # the callbacks see the model as it stands after this epoch
-                self._set_fitted(target_attrs, w0, w, V, n_features, history)
-                if any([bool(callback(self, history)) for callback in self.callbacks]):
-                    break
+        try:
+            for epoch in range(int(self.n_epochs)):
+                lr = self._learning_rate_at(epoch)
+                start = time.perf_counter()
+                try:
+                    w0, stats = _core.sgd_epoch(
+                        w0, w, V, indptr, indices, values, y, sample_weight,
+                        loss=self._loss, learning_rate=lr, reg_bias=float(self.reg_bias),
+                        reg_linear=float(self.reg_linear), reg_factors=float(self.reg_factors),
+                        clip_min=clip_min, clip_max=clip_max, n_threads=n_threads,
+                        parallel_mode=self.parallel, seed=int(rng.integers(0, 2**63)),
+                    )
+                except DivergenceError:
+                    raise DivergenceError(
+                        f"training diverged in epoch {epoch + 1}: the loss became NaN or infinite "
+                        f"with learning_rate={self.learning_rate}. Use a smaller learning_rate "
+                        "(or scale the features / stronger regularisation)."
+                    ) from None
+                seconds = time.perf_counter() - start
+                if not (np.isfinite(w).all() and np.isfinite(V).all()):
+                    raise DivergenceError(
+                        f"training diverged in epoch {epoch + 1}: parameters became NaN or "
+                        f"infinite with learning_rate={self.learning_rate}. Use a smaller "
+                        "learning_rate."
+                    )
+                record = {
+                    "epoch": epoch + 1,
+                    "train_loss": stats["loss_sum"] / max(stats["weight_sum"], 1e-300),
+                    "learning_rate": lr,
+                    "seconds": seconds,
+                    "rows_per_second": n_rows / seconds if seconds > 0 else float("inf"),
+                    "ns_per_nonzero": 1e9 * seconds / max(nnz, 1),
+                    "n_threads": stats["n_threads"],
+                    "parallel_mode": stats["parallel_mode"],
+                }
+                history.append(record)
+                if self.verbose:
+                    print(
+                        f"epoch {epoch + 1:3d}  train {self._loss_name()} "
+                        f"{self._report_loss(record['train_loss']):.5f}  "
+                        f"{record['rows_per_second']:,.0f} rows/s  "
+                        f"{record['ns_per_nonzero']:.2f} ns/nnz  threads {stats['n_threads']}",
+                        flush=True,
+                    )
+                if self.callbacks:
+                    # the callbacks see the model as it stands after this epoch
+                    self._set_fitted(target_attrs, w0, w, V, n_features, history)
+                    if any([bool(callback(self, history)) for callback in self.callbacks]):
+                        break
+
+        except BaseException:
+            # a failed fit (divergence, an exception in a callback, Ctrl-C) leaves the
+            # estimator unfitted, not holding the half-trained arrays callbacks saw
+            self._clear_fitted(target_attrs)
+            raise
 
         self._set_fitted(target_attrs, w0, w, V, n_features, history)
         return self
+
+    def _clear_fitted(self, target_attrs):
+        names = ["w0_", "w_", "V_", "n_features_in_", "n_iter_", "history_", *target_attrs]
+        for name in names:
+            self.__dict__.pop(name, None)
 
     def _set_fitted(self, target_attrs, w0, w, V, n_features, history):
         for name, value in target_attrs.items():
@@ -397,4 +413,5 @@ class FMClassifier(ClassifierMixin, _BaseFM):
 
     def predict(self, X):
         """The more probable class of each sample."""
-        return self.classes_[(self._raw_predict(X) > 0).astype(int)]
+        raw = self._raw_predict(X)  # checks that the model is fitted before classes_ is read
+        return self.classes_[(raw > 0).astype(int)]

@@ -41,10 +41,11 @@ typedef enum { FM_LOSS_SQUARED = 0, FM_LOSS_LOGISTIC = 1 } fm_loss_type;
 
 /* How threads share the parameters during an SGD epoch. */
 typedef enum {
-    FM_PARALLEL_AUTO = 0,       /* replicas for models that fit in cache, else hogwild */
+    FM_PARALLEL_AUTO = 0,       /* replicas for models up to 8 MiB, else hybrid */
     FM_PARALLEL_HOGWILD = 1,    /* one shared model, lock-free updates */
     FM_PARALLEL_REPLICAS = 2,   /* a private model per thread, merged every sync_every rows */
-    FM_PARALLEL_SERIAL = 3      /* reported when one thread ran (the caller's model, in order) */
+    FM_PARALLEL_SERIAL = 3,     /* reported when one thread ran (the caller's model, in order) */
+    FM_PARALLEL_HYBRID = 4      /* private copies of the hot features only, hogwild for the rest */
 } fm_parallel_mode;
 
 /* A CSR matrix borrowed from the caller. indptr and indices share index_type,

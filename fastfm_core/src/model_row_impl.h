@@ -10,6 +10,41 @@
 
 #define FM_K_STACK 64 /* the largest k whose per-row state lives in registers / on the stack */
 
+/* Private copies of the hottest features' parameters (the solvers' "hybrid"
+ * mode): a read-only bitmap says whether feature j is hot, an open-addressing
+ * table gives its slot, and w/V/touches hold this thread's copy by slot. */
+typedef struct {
+    const uint64_t *bitmap;
+    const int64_t *keys;    /* feature id per table entry, -1 when empty */
+    const int32_t *slots;   /* slot of keys[i] */
+    uint64_t mask;          /* table size - 1 (a power of 2) */
+    REAL *w, *V;
+    uint32_t *touches;
+} FM_NAME(fm_hot);
+
+/* Where feature j's parameters live: w + j and V + j k, or this thread's
+ * private copy when hybrid (a compile-time constant at every call) and j is
+ * hot. Returns the hot slot, or -1. */
+static FM_INLINE int32_t FM_NAME(fm_locate)(int64_t j, REAL *w, REAL *V, const int k,
+                                            const FM_NAME(fm_hot) *hot, const int hybrid,
+                                            REAL **wj, REAL **vj)
+{
+    if (hybrid && ((hot->bitmap[j >> 6] >> (j & 63)) & 1)) {
+        uint64_t at = ((uint64_t)j * 0x9E3779B97F4A7C15ULL) & hot->mask;
+        while (hot->keys[at] != j)
+            at = (at + 1) & hot->mask;
+        {
+            const int32_t slot = hot->slots[at];
+            *wj = hot->w + slot;
+            *vj = hot->V + (int64_t)slot * k;
+            return slot;
+        }
+    }
+    *wj = w + j;
+    *vj = V + j * k;
+    return -1;
+}
+
 /* Sums t[0..n) in a fixed tree order: log2(n) dependent vector adds instead
  * of n dependent scalar adds, and the same order on every call. */
 static FM_INLINE REAL FM_NAME(fm_tree_sum)(REAL *restrict t, int n)
@@ -29,9 +64,10 @@ static FM_INLINE REAL FM_NAME(fm_tree_sum)(REAL *restrict t, int n)
 /* y(x) for one row, O(k * nnz). Leaves q_f = sum_j v_jf x_j in q, which the
  * factor gradient x_i (q_f - v_if x_i) reuses. s2 is scratch of k entries. */
 static FM_INLINE double FM_NAME(fm_predict_row)(
-    double w0, const REAL *restrict w, const REAL *restrict V, const int k,
+    double w0, REAL *w, REAL *V, const int k,
     const IDX *restrict idx, const REAL *restrict val, const int64_t nnz,
-    REAL *restrict q, REAL *restrict s2, const int binary)
+    REAL *restrict q, REAL *restrict s2, const int binary,
+    const FM_NAME(fm_hot) *hot, const int hybrid)
 {
     double linear = 0.0;
     FM_SIMD
@@ -40,10 +76,12 @@ static FM_INLINE double FM_NAME(fm_predict_row)(
         s2[f] = 0;
     }
     for (int64_t p = 0; p < nnz; p++) {
-        const int64_t j = (int64_t)idx[p];
         const REAL x = binary ? (REAL)1 : val[p];
-        const REAL *restrict v = V + j * k;
-        linear += (double)w[j] * (double)x;
+        REAL *wj, *vj;
+        const REAL *restrict v;
+        (void)FM_NAME(fm_locate)((int64_t)idx[p], w, V, k, hot, hybrid, &wj, &vj);
+        v = vj;
+        linear += (double)*wj * (double)x;
         FM_SIMD
         for (int f = 0; f < k; f++) {
             const REAL vx = v[f] * x;
@@ -67,21 +105,24 @@ static FM_INLINE double FM_NAME(fm_predict_row)(
  * parameter is read after this row has written it. */
 static FM_INLINE void FM_NAME(fm_sgd_update_row)(
     const double g, const double lr, const double reg_w, const double reg_v,
-    REAL *restrict w, REAL *restrict V, const int k,
+    REAL *w, REAL *V, const int k,
     const IDX *restrict idx, const REAL *restrict val, const int64_t nnz,
-    const REAL *restrict q, const int binary)
+    const REAL *restrict q, const int binary, const FM_NAME(fm_hot) *hot, const int hybrid)
 {
     const double shrink_w = 1.0 - lr * reg_w;
     const double shrink_v = 1.0 - lr * reg_v;
     for (int64_t p = 0; p < nnz; p++) {
-        const int64_t j = (int64_t)idx[p];
         const double x = binary ? 1.0 : (double)val[p];
         const double step = lr * g * x;  /* lr * dL/dy * dy/dw_j */
-        w[j] = (REAL)(shrink_w * (double)w[j] - step);
+        REAL *wj, *vj;
+        const int32_t slot = FM_NAME(fm_locate)((int64_t)idx[p], w, V, k, hot, hybrid, &wj, &vj);
+        if (hybrid && slot >= 0)
+            hot->touches[slot]++;
+        *wj = (REAL)(shrink_w * (double)*wj - step);
         {
             const REAL keep = (REAL)(shrink_v + step * x);
             const REAL pull = (REAL)step;
-            REAL *restrict v = V + j * k;
+            REAL *restrict v = vj;
             FM_SIMD
             for (int f = 0; f < k; f++)
                 v[f] = keep * v[f] - pull * q[f];
@@ -141,9 +182,9 @@ static FM_INLINE REAL FM_NAME(fm_vsum)(FM_NAME(fm_vec) v)
 }
 
 static FM_INLINE double FM_NAME(fm_predict_row_vec)(
-    double w0, const REAL *restrict w, const REAL *restrict V, const int k,
+    double w0, REAL *w, REAL *V, const int k,
     const IDX *restrict idx, const REAL *restrict val, const int64_t nnz,
-    FM_NAME(fm_vec) *restrict q, const int binary)
+    FM_NAME(fm_vec) *restrict q, const int binary, const FM_NAME(fm_hot) *hot, const int hybrid)
 {
     const int nv = k / FM_VW;
     FM_NAME(fm_vec) s2[FM_K_STACK / FM_VW];
@@ -154,10 +195,10 @@ static FM_INLINE double FM_NAME(fm_predict_row_vec)(
         s2[c] = acc;
     }
     for (int64_t p = 0; p < nnz; p++) {
-        const int64_t j = (int64_t)idx[p];
         const REAL x = binary ? (REAL)1 : val[p];
-        const REAL *v = V + j * k;
-        linear += (double)w[j] * (double)x;
+        REAL *wj, *v;
+        (void)FM_NAME(fm_locate)((int64_t)idx[p], w, V, k, hot, hybrid, &wj, &v);
+        linear += (double)*wj * (double)x;
         for (int c = 0; c < nv; c++) {
             const FM_NAME(fm_vec) vx = binary ? FM_NAME(fm_vload)(v + c * FM_VW)
                                               : FM_NAME(fm_vload)(v + c * FM_VW) * x;
@@ -172,21 +213,24 @@ static FM_INLINE double FM_NAME(fm_predict_row_vec)(
 
 static FM_INLINE void FM_NAME(fm_sgd_update_row_vec)(
     const double g, const double lr, const double reg_w, const double reg_v,
-    REAL *restrict w, REAL *restrict V, const int k,
+    REAL *w, REAL *V, const int k,
     const IDX *restrict idx, const REAL *restrict val, const int64_t nnz,
-    const FM_NAME(fm_vec) *restrict q, const int binary)
+    const FM_NAME(fm_vec) *restrict q, const int binary, const FM_NAME(fm_hot) *hot,
+    const int hybrid)
 {
     const int nv = k / FM_VW;
     const double shrink_w = 1.0 - lr * reg_w;
     const double shrink_v = 1.0 - lr * reg_v;
     for (int64_t p = 0; p < nnz; p++) {
-        const int64_t j = (int64_t)idx[p];
         const double x = binary ? 1.0 : (double)val[p];
         const double step = lr * g * x;
         const REAL keep = (REAL)(shrink_v + step * x);
         const REAL pull = (REAL)step;
-        REAL *v = V + j * k;
-        w[j] = (REAL)(shrink_w * (double)w[j] - step);
+        REAL *wj, *v;
+        const int32_t slot = FM_NAME(fm_locate)((int64_t)idx[p], w, V, k, hot, hybrid, &wj, &v);
+        if (hybrid && slot >= 0)
+            hot->touches[slot]++;
+        *wj = (REAL)(shrink_w * (double)*wj - step);
         for (int c = 0; c < nv; c++)
             FM_NAME(fm_vstore)(v + c * FM_VW,
                                keep * FM_NAME(fm_vload)(v + c * FM_VW) - pull * q[c]);

@@ -6,8 +6,9 @@ static int FM_NAME(fm_predict_impl)(const fm_model *m, const fm_csr *X, double *
     const IDX *indptr = (const IDX *)X->indptr;
     const IDX *indices = (const IDX *)X->indices;
     const REAL *data = (const REAL *)X->data;
-    const REAL *w = (const REAL *)m->w;
-    const REAL *V = (const REAL *)m->V;
+    /* the row maths takes writable pointers (the solvers share it); nothing is written here */
+    REAL *w = (REAL *)m->w;
+    REAL *V = (REAL *)m->V;
     const int k = m->n_factors;
     const int64_t n_rows = X->n_rows;
     int failed = 0;
@@ -32,10 +33,10 @@ static int FM_NAME(fm_predict_impl)(const fm_model *m, const fm_csr *X, double *
                 const int64_t nnz = (int64_t)indptr[i + 1] - b;
                 if (data)
                     out[i] = FM_NAME(fm_predict_row)(m->w0, w, V, k, indices + b, data + b, nnz,
-                                                     scratch, scratch + k + 1, 0);
+                                                     scratch, scratch + k + 1, 0, NULL, 0);
                 else
                     out[i] = FM_NAME(fm_predict_row)(m->w0, w, V, k, indices + b, NULL, nnz,
-                                                     scratch, scratch + k + 1, 1);
+                                                     scratch, scratch + k + 1, 1, NULL, 0);
             }
         }
         free(scratch);

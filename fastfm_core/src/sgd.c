@@ -13,6 +13,7 @@
 #include "rng.h"
 #include "permutation.h"
 #include "memory.h"
+#include "hotset.h"
 #include "dispatch.h"
 
 #define FM_TEMPLATE "sgd_row_and_epoch.h"
@@ -39,7 +40,8 @@ const char *fm_check_sgd_params(const fm_sgd_params *p, const fm_model *m)
         return "clip_min must be <= clip_max";
     if (p->n_threads < 1)
         return "n_threads must be >= 1";
-    if (p->parallel_mode < FM_PARALLEL_AUTO || p->parallel_mode > FM_PARALLEL_REPLICAS)
+    if (p->parallel_mode < FM_PARALLEL_AUTO || p->parallel_mode > FM_PARALLEL_HYBRID ||
+        p->parallel_mode == FM_PARALLEL_SERIAL)
         return "unknown parallel_mode";
     if (p->sync_every < 0)
         return "sync_every must be >= 0";

@@ -1,7 +1,7 @@
 /*
  * SGD epoch (template: REAL, IDX, FM_NAME; see instantiate.h).
  *
- * Three drivers share one row loop (fm_sgd_rows):
+ * Four drivers share one row loop (fm_sgd_rows):
  *  - serial: one thread, the caller's model, bit-reproducible.
  *  - hogwild: threads update the shared w and V without locks. w0 is the one
  *    parameter every row writes, so each thread keeps a private w0 and folds
@@ -12,6 +12,11 @@
  *    a few hot features in almost every row) shared updates make the hot rows
  *    bounce between caches and two threads run slower than one; private
  *    copies remove the sharing and the merge costs O(n_features k) per round.
+ *  - hybrid: for models too large to copy, each thread copies only the hot
+ *    features (hotset.h: found by sampling rows each epoch) and updates the
+ *    long tail in the shared model, hogwild style; the copies are merged like
+ *    the replicas. On a 1.2M-feature skewed model this is what lets a second
+ *    thread help (bench/bench_core.py).
  *
  * Visit order: position p of the epoch trains row perm(p) of a seeded random
  * permutation (permutation.h); thread t owns a contiguous range of positions.
@@ -52,6 +57,7 @@ typedef struct {
     REAL *V;
     uint32_t *touches;      /* replicas: how often each feature was updated this round */
     REAL *q, *s2;           /* k scratch entries each */
+    FM_NAME(fm_hot) hot;    /* hybrid: this thread's copies of the hot features */
     int64_t range_end;      /* the end of this thread's positions */
     int64_t ring[FM_RING];  /* row of position p at ring[p % FM_RING], computed ahead */
     double loss_sum, weight_sum;
@@ -60,13 +66,21 @@ typedef struct {
 
 static FM_INLINE void FM_NAME(fm_prefetch_params)(const FM_NAME(fm_sgd_ctx) *c,
                                                   const FM_NAME(fm_sgd_worker) *wk,
-                                                  int64_t row, const int k)
+                                                  int64_t row, const int k, const int hybrid)
 {
     const int64_t b = (int64_t)c->indptr[row], e = (int64_t)c->indptr[row + 1];
     for (int64_t p = b; p < e; p++) {
         const int64_t j = (int64_t)c->indices[p];
         const char *v = (const char *)(wk->V + j * k);
         const size_t bytes = (size_t)k * sizeof(REAL);
+        if (hybrid) {
+            /* read intent: a write prefetch of a hot feature's shared row
+             * would pull its line away from the other cores */
+            FM_PREFETCH_READ(wk->w + j);
+            FM_PREFETCH_READ(v);
+            FM_PREFETCH_READ(v + bytes - 1);
+            continue;
+        }
         FM_PREFETCH_WRITE(wk->w + j);
         for (size_t off = 0; off < bytes; off += 64)
             FM_PREFETCH_WRITE(v + off);
@@ -96,9 +110,10 @@ static FM_INLINE void FM_NAME(fm_schedule_row)(const FM_NAME(fm_sgd_ctx) *c,
 static FM_INLINE void FM_NAME(fm_sgd_rows)(const FM_NAME(fm_sgd_ctx) *c,
                                            FM_NAME(fm_sgd_worker) *wk,
                                            int64_t begin, int64_t end, const int k,
-                                           const int binary)
+                                           const int binary, const int hybrid)
 {
     const int64_t range_end = wk->range_end;
+    const FM_NAME(fm_hot) *hot = &wk->hot;
     const IDX *const indptr = c->indptr;
     const IDX *const indices = c->indices;
     const REAL *const data = c->data;
@@ -128,7 +143,8 @@ static FM_INLINE void FM_NAME(fm_sgd_rows)(const FM_NAME(fm_sgd_ctx) *c,
                 FM_PREFETCH_READ(data + b);
         }
         if (prefetch_params && pos + FM_PF_PARAMS < range_end)
-            FM_NAME(fm_prefetch_params)(c, wk, wk->ring[(pos + FM_PF_PARAMS) & (FM_RING - 1)], k);
+            FM_NAME(fm_prefetch_params)(c, wk, wk->ring[(pos + FM_PF_PARAMS) & (FM_RING - 1)], k,
+                                        hybrid);
         {
             const int64_t row = wk->ring[pos & (FM_RING - 1)];
             const int64_t b = (int64_t)indptr[row];
@@ -140,10 +156,11 @@ static FM_INLINE void FM_NAME(fm_sgd_rows)(const FM_NAME(fm_sgd_ctx) *c,
 
 #ifdef FM_HAVE_VEC
             if (use_vec)
-                p = FM_NAME(fm_predict_row_vec)(w0, w, V, k, idx, val, nnz, qv, binary);
+                p = FM_NAME(fm_predict_row_vec)(w0, w, V, k, idx, val, nnz, qv, binary, hot, hybrid);
             else
 #endif
-                p = FM_NAME(fm_predict_row)(w0, w, V, k, idx, val, nnz, wk->q, wk->s2, binary);
+                p = FM_NAME(fm_predict_row)(w0, w, V, k, idx, val, nnz, wk->q, wk->s2, binary,
+                                            hot, hybrid);
             if (loss_type == FM_LOSS_SQUARED)
                 p = p < clip_min ? clip_min : (p > clip_max ? clip_max : p);
             g = sw * fm_loss_grad(loss_type, p, y[row], &loss);
@@ -154,11 +171,11 @@ static FM_INLINE void FM_NAME(fm_sgd_rows)(const FM_NAME(fm_sgd_ctx) *c,
 #ifdef FM_HAVE_VEC
             if (use_vec)
                 FM_NAME(fm_sgd_update_row_vec)(g, lr, reg_linear, reg_factors, w, V, k, idx, val,
-                                               nnz, qv, binary);
+                                               nnz, qv, binary, hot, hybrid);
             else
 #endif
                 FM_NAME(fm_sgd_update_row)(g, lr, reg_linear, reg_factors, w, V, k, idx, val,
-                                           nnz, wk->q, binary);
+                                           nnz, wk->q, binary, hot, hybrid);
             if (touches)
                 for (int64_t t = 0; t < nnz; t++)
                     touches[idx[t]]++;
@@ -172,26 +189,42 @@ static FM_INLINE void FM_NAME(fm_sgd_rows)(const FM_NAME(fm_sgd_ctx) *c,
 
 #define FM_ROWS_K(binary)                                                          \
     switch (k) {                                                                   \
-    case 4: FM_NAME(fm_sgd_rows)(c, wk, begin, end, 4, binary); break;             \
-    case 8: FM_NAME(fm_sgd_rows)(c, wk, begin, end, 8, binary); break;             \
-    case 16: FM_NAME(fm_sgd_rows)(c, wk, begin, end, 16, binary); break;           \
-    case 32: FM_NAME(fm_sgd_rows)(c, wk, begin, end, 32, binary); break;           \
-    case 64: FM_NAME(fm_sgd_rows)(c, wk, begin, end, 64, binary); break;           \
-    default: FM_NAME(fm_sgd_rows)(c, wk, begin, end, k, binary); break;            \
+    case 4: FM_NAME(fm_sgd_rows)(c, wk, begin, end, 4, binary, 0); break;          \
+    case 8: FM_NAME(fm_sgd_rows)(c, wk, begin, end, 8, binary, 0); break;          \
+    case 16: FM_NAME(fm_sgd_rows)(c, wk, begin, end, 16, binary, 0); break;        \
+    case 32: FM_NAME(fm_sgd_rows)(c, wk, begin, end, 32, binary, 0); break;        \
+    case 64: FM_NAME(fm_sgd_rows)(c, wk, begin, end, 64, binary, 0); break;        \
+    default: FM_NAME(fm_sgd_rows)(c, wk, begin, end, k, binary, 0); break;         \
     }
 
-/* The row loop with k and the value layout fixed at compile time for the
- * common cases. */
+/* hybrid mode exists for wide models; fewer k get their own copy of the loop */
+#define FM_ROWS_K_HYBRID(binary)                                                   \
+    switch (k) {                                                                   \
+    case 8: FM_NAME(fm_sgd_rows)(c, wk, begin, end, 8, binary, 1); break;          \
+    case 16: FM_NAME(fm_sgd_rows)(c, wk, begin, end, 16, binary, 1); break;        \
+    case 32: FM_NAME(fm_sgd_rows)(c, wk, begin, end, 32, binary, 1); break;        \
+    default: FM_NAME(fm_sgd_rows)(c, wk, begin, end, k, binary, 1); break;         \
+    }
+
+/* The row loop with k, the value layout and the parameter location fixed at
+ * compile time for the common cases. */
 static void FM_NAME(fm_sgd_rows_k)(const FM_NAME(fm_sgd_ctx) *c, FM_NAME(fm_sgd_worker) *wk,
                                    int64_t begin, int64_t end, int k)
 {
-    if (c->data) {
+    if (wk->hot.bitmap) {
+        if (c->data) {
+            FM_ROWS_K_HYBRID(0)
+        } else {
+            FM_ROWS_K_HYBRID(1)
+        }
+    } else if (c->data) {
         FM_ROWS_K(0)
     } else {
         FM_ROWS_K(1)
     }
 }
 #undef FM_ROWS_K
+#undef FM_ROWS_K_HYBRID
 
 static void FM_NAME(fm_worker_init)(const FM_NAME(fm_sgd_ctx) *c, FM_NAME(fm_sgd_worker) *wk,
                                     int64_t range_begin, int64_t range_end, double w0,
@@ -209,8 +242,9 @@ static void FM_NAME(fm_worker_init)(const FM_NAME(fm_sgd_ctx) *c, FM_NAME(fm_sgd
         FM_NAME(fm_schedule_row)(c, wk, p);
 }
 
-/* Merges features [f_begin, f_end) of n_rep replicas into the shared model
- * and copies the result back into every replica.
+/* Merges slots [f_begin, f_end) of n_rep replicas into the shared model and
+ * copies the result back into every replica. Slot s holds feature ids[s]
+ * (ids NULL: slot s is feature s); replica t's slot s is at t * n_slots + s.
  *
  * How much of each replica's change to keep: if every update moves a
  * parameter a fraction `a` (about lr times the loss curvature) of the way to
@@ -223,16 +257,19 @@ static void FM_NAME(fm_worker_init)(const FM_NAME(fm_sgd_ctx) *c, FM_NAME(fm_sgd
  * the way and it tends to 1/T (the changes are averaged: adding them would
  * overshoot). log_keep = log(1 - a). acc is scratch of k entries. */
 static void FM_NAME(fm_merge_replicas)(REAL *w, REAL *V, const int k, REAL *rep_w, REAL *rep_V,
-                                       uint32_t *touches, int n_rep, int64_t n_features,
-                                       int64_t f_begin, int64_t f_end, double log_keep, REAL *acc)
+                                       uint32_t *touches, int n_rep, int64_t n_slots,
+                                       const int64_t *ids, int64_t f_begin, int64_t f_end,
+                                       double log_keep, REAL *acc)
 {
-    for (int64_t j = f_begin; j < f_end; j++) {
+    const int64_t n_features = n_slots; /* the stride between replicas */
+    for (int64_t slot = f_begin; slot < f_end; slot++) {
+        const int64_t j = ids ? ids[slot] : slot;
         double total = 0.0, moved_total = 0.0;
         double acc_w = 0.0;
         int n_touching = 0;
         REAL *base_v = V + j * k;
         for (int t = 0; t < n_rep; t++) {
-            const uint32_t c = touches[t * n_features + j];
+            const uint32_t c = touches[t * n_features + slot];
             total += (double)c;
             n_touching += c > 0;
         }
@@ -243,7 +280,7 @@ static void FM_NAME(fm_merge_replicas)(REAL *w, REAL *V, const int k, REAL *rep_
         for (int f = 0; f < k; f++)
             acc[f] = 0;
         for (int t = 0; t < n_rep; t++) {
-            const int64_t at = t * n_features + j;
+            const int64_t at = t * n_features + slot;
             if (touches[at] == 0)
                 continue;
             {
@@ -262,7 +299,7 @@ static void FM_NAME(fm_merge_replicas)(REAL *w, REAL *V, const int k, REAL *rep_
         for (int f = 0; f < k; f++)
             base_v[f] += acc[f];
         for (int t = 0; t < n_rep; t++) {
-            const int64_t at = t * n_features + j;
+            const int64_t at = t * n_features + slot;
             rep_w[at] = w[j];
             memcpy(rep_V + at * k, base_v, (size_t)k * sizeof(REAL));
             touches[at] = 0;
@@ -356,11 +393,16 @@ static int FM_NAME(fm_sgd_hogwild)(fm_model *m, const FM_NAME(fm_sgd_ctx) *c, in
     return FM_OK;
 }
 
+/* The replicas driver (hs NULL: every thread copies the whole model) and the
+ * hybrid one (hs: threads copy the hot features only and update the rest of
+ * the shared model in place, hogwild style). Either way each thread trains
+ * sync_every rows of its block, then all merge their copies (a barrier). */
 static int FM_NAME(fm_sgd_replicas)(fm_model *m, const FM_NAME(fm_sgd_ctx) *c, int64_t n_rows,
-                                    int n_threads, int64_t sync_every, fm_epoch_stats *stats)
+                                    int n_threads, int64_t sync_every, const fm_hotset *hs,
+                                    fm_epoch_stats *stats)
 {
     const int k = m->n_factors;
-    const int64_t nf = m->n_features;
+    const int64_t nf = hs ? hs->n_hot : m->n_features; /* slots per replica */
     REAL *const w = (REAL *)m->w;
     REAL *const V = (REAL *)m->V;
     REAL *rep_w = (REAL *)fm_alloc_large((size_t)n_threads * (size_t)nf * sizeof(REAL));
@@ -399,11 +441,26 @@ static int FM_NAME(fm_sgd_replicas)(fm_model *m, const FM_NAME(fm_sgd_ctx) *c, i
         if (!scratch)
             failed = 1;
         /* the first touch of each replica happens on its own thread */
-        memcpy(my_w, w, (size_t)nf * sizeof(REAL));
-        memcpy(my_V, V, (size_t)nf * (size_t)k * sizeof(REAL));
         memset(touches + (size_t)t * (size_t)nf, 0, (size_t)nf * sizeof(uint32_t));
-        FM_NAME(fm_worker_init)(c, &wk, lo, hi, w0, my_w, my_V,
-                                touches + (size_t)t * (size_t)nf, scratch, k);
+        if (hs) {
+            for (int64_t slot = 0; slot < nf; slot++) {
+                my_w[slot] = w[hs->ids[slot]];
+                memcpy(my_V + slot * k, V + hs->ids[slot] * k, (size_t)k * sizeof(REAL));
+            }
+            FM_NAME(fm_worker_init)(c, &wk, lo, hi, w0, w, V, NULL, scratch, k);
+            wk.hot.bitmap = hs->bitmap;
+            wk.hot.keys = hs->keys;
+            wk.hot.slots = hs->slots;
+            wk.hot.mask = hs->mask;
+            wk.hot.w = my_w;
+            wk.hot.V = my_V;
+            wk.hot.touches = touches + (size_t)t * (size_t)nf;
+        } else {
+            memcpy(my_w, w, (size_t)nf * sizeof(REAL));
+            memcpy(my_V, V, (size_t)nf * (size_t)k * sizeof(REAL));
+            FM_NAME(fm_worker_init)(c, &wk, lo, hi, w0, my_w, my_V,
+                                    touches + (size_t)t * (size_t)nf, scratch, k);
+        }
 #ifdef _OPENMP
 #pragma omp barrier
 #endif
@@ -421,7 +478,8 @@ static int FM_NAME(fm_sgd_replicas)(fm_model *m, const FM_NAME(fm_sgd_ctx) *c, i
 #endif
             if (scratch)
                 FM_NAME(fm_merge_replicas)(w, V, k, rep_w, rep_V, touches, team, nf,
-                                           f_lo, f_hi, log_keep, scratch + 2 * (k + 1));
+                                           hs ? hs->ids : NULL, f_lo, f_hi, log_keep,
+                                           scratch + 2 * (k + 1));
             if (t == 0) {
                 /* every row writes w0, so weight each thread by its rows */
                 double change = 0.0;
@@ -463,6 +521,62 @@ done:
     return status;
 }
 
+/* Finds the hot features from a sample of rows spread over the data: those
+ * in at least 1/FM_HOT_MIN_SHARE of the sampled rows, the FM_HOT_MAX most
+ * frequent at most. Returns 0 (hs->n_hot may be 0), or -1 out of memory. */
+static int FM_NAME(fm_hotset_build)(const FM_NAME(fm_sgd_ctx) *c, int64_t n_rows,
+                                    int64_t n_features, fm_hotset *hs)
+{
+    const int64_t sample = n_rows < FM_HOT_SAMPLE ? n_rows : FM_HOT_SAMPLE;
+    const uint32_t threshold = (uint32_t)(sample / FM_HOT_MIN_SHARE > 2 ? sample / FM_HOT_MIN_SHARE
+                                                                         : 2);
+    uint32_t *counts = (uint32_t *)calloc((size_t)n_features, sizeof(uint32_t));
+    fm_hot_candidate *cand = NULL;
+    int64_t n_cand = 0, cap = 64;
+    memset(hs, 0, sizeof(*hs));
+    cand = (fm_hot_candidate *)malloc((size_t)cap * sizeof(*cand));
+    if (!counts || !cand)
+        goto fail;
+    for (int64_t s = 0; s < sample; s++) {
+        const int64_t row = s * n_rows / sample;
+        for (int64_t p = (int64_t)c->indptr[row]; p < (int64_t)c->indptr[row + 1]; p++) {
+            const int64_t j = (int64_t)c->indices[p];
+            if (++counts[j] == threshold) { /* a candidate once, when it crosses */
+                if (n_cand == cap) {
+                    fm_hot_candidate *grown;
+                    cap *= 2;
+                    grown = (fm_hot_candidate *)realloc(cand, (size_t)cap * sizeof(*cand));
+                    if (!grown)
+                        goto fail;
+                    cand = grown;
+                }
+                cand[n_cand++].feature = j;
+            }
+        }
+    }
+    for (int64_t i = 0; i < n_cand; i++)
+        cand[i].count = counts[cand[i].feature];
+    qsort(cand, (size_t)n_cand, sizeof(*cand), fm_hot_candidate_cmp);
+    hs->n_hot = n_cand < FM_HOT_MAX ? n_cand : FM_HOT_MAX;
+    if (hs->n_hot > 0) {
+        hs->ids = (int64_t *)malloc((size_t)hs->n_hot * sizeof(int64_t));
+        if (!hs->ids)
+            goto fail;
+        for (int64_t i = 0; i < hs->n_hot; i++)
+            hs->ids[i] = cand[i].feature;
+        if (fm_hotset_index(hs, n_features) != 0)
+            goto fail;
+    }
+    free(counts);
+    free(cand);
+    return 0;
+fail:
+    free(counts);
+    free(cand);
+    fm_hotset_free(hs);
+    return -1;
+}
+
 /* Model bytes per copy under which replicas beat sharing (measured in
  * bench/bench_threads.py: the shared model's cache lines stop bouncing). */
 #define FM_REPLICA_MAX_BYTES ((int64_t)8 << 20)
@@ -497,13 +611,25 @@ static int FM_NAME(fm_sgd_epoch_impl)(fm_model *m, const fm_csr *X, const double
         n_threads = n_rows > 0 ? (int)n_rows : 1;
     if (mode == FM_PARALLEL_AUTO) {
         const int64_t bytes = m->n_features * (int64_t)(m->n_factors + 1) * (int64_t)sizeof(REAL);
-        mode = bytes <= FM_REPLICA_MAX_BYTES ? FM_PARALLEL_REPLICAS : FM_PARALLEL_HOGWILD;
+        mode = bytes <= FM_REPLICA_MAX_BYTES ? FM_PARALLEL_REPLICAS : FM_PARALLEL_HYBRID;
     }
     memset(stats, 0, sizeof(*stats));
     if (n_threads == 1) {
         status = FM_NAME(fm_sgd_serial)(m, &c, n_rows, stats);
     } else if (mode == FM_PARALLEL_HOGWILD) {
         status = FM_NAME(fm_sgd_hogwild)(m, &c, n_rows, n_threads, stats);
+    } else if (mode == FM_PARALLEL_HYBRID) {
+        fm_hotset hs;
+        if (FM_NAME(fm_hotset_build)(&c, n_rows, m->n_features, &hs) != 0) {
+            status = FM_ERR_NOMEM;
+        } else if (hs.n_hot == 0) { /* nothing hot to keep apart: plain sharing */
+            mode = FM_PARALLEL_HOGWILD;
+            status = FM_NAME(fm_sgd_hogwild)(m, &c, n_rows, n_threads, stats);
+        } else {
+            status = FM_NAME(fm_sgd_replicas)(m, &c, n_rows, n_threads, FM_MIN_SYNC_ROWS, &hs,
+                                              stats);
+        }
+        fm_hotset_free(&hs);
     } else {
         int64_t sync_every = prm->sync_every;
         if (sync_every <= 0) {
@@ -517,7 +643,7 @@ static int FM_NAME(fm_sgd_epoch_impl)(fm_model *m, const fm_csr *X, const double
             if (sync_every < FM_MIN_SYNC_ROWS)
                 sync_every = FM_MIN_SYNC_ROWS;
         }
-        status = FM_NAME(fm_sgd_replicas)(m, &c, n_rows, n_threads, sync_every, stats);
+        status = FM_NAME(fm_sgd_replicas)(m, &c, n_rows, n_threads, sync_every, NULL, stats);
     }
     stats->n_threads = n_threads;
     stats->parallel_mode = n_threads == 1 ? FM_PARALLEL_SERIAL : mode;

@@ -17,9 +17,9 @@ cnp.import_array()
 
 LOSSES = {"squared": FM_LOSS_SQUARED, "logistic": FM_LOSS_LOGISTIC}
 PARALLEL_MODES = {"auto": FM_PARALLEL_AUTO, "hogwild": FM_PARALLEL_HOGWILD,
-                  "replicas": FM_PARALLEL_REPLICAS}
+                  "replicas": FM_PARALLEL_REPLICAS, "hybrid": FM_PARALLEL_HYBRID}
 _MODE_NAMES = {FM_PARALLEL_HOGWILD: "hogwild", FM_PARALLEL_REPLICAS: "replicas",
-               FM_PARALLEL_SERIAL: "serial"}
+               FM_PARALLEL_SERIAL: "serial", FM_PARALLEL_HYBRID: "hybrid"}
 
 CSR_UNSORTED = FM_ERR_UNSORTED
 CSR_DUPLICATE = FM_ERR_DUPLICATE

@@ -28,6 +28,7 @@ cdef extern from "fastfm.h" nogil:
         FM_PARALLEL_HOGWILD
         FM_PARALLEL_REPLICAS
         FM_PARALLEL_SERIAL
+        FM_PARALLEL_HYBRID
 
     ctypedef struct fm_csr:
         int64_t n_rows

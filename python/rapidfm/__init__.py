@@ -7,9 +7,11 @@ style estimators::
     model = FMRegressor(n_factors=8, n_epochs=20, n_jobs=-1).fit(X, y)
 """
 
+from rapidfm import io
 from rapidfm._core import DivergenceError
 from rapidfm._core import openmp_enabled as _openmp_enabled
 from rapidfm.estimators import FMClassifier, FMRegressor
+from rapidfm.persistence import ModelFileError, load
 
 try:
     from importlib.metadata import PackageNotFoundError, version
@@ -24,4 +26,13 @@ def openmp_enabled():
     return _openmp_enabled()
 
 
-__all__ = ["DivergenceError", "FMClassifier", "FMRegressor", "openmp_enabled", "__version__"]
+__all__ = [
+    "DivergenceError",
+    "FMClassifier",
+    "FMRegressor",
+    "ModelFileError",
+    "io",
+    "load",
+    "openmp_enabled",
+    "__version__",
+]

@@ -10,7 +10,7 @@ import inspect
 
 try:  # pragma: no cover - which branch runs depends on the environment
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-    from sklearn.exceptions import NotFittedError
+    from sklearn.exceptions import DataConversionWarning, NotFittedError
 
     HAVE_SKLEARN = True
 except ImportError:  # pragma: no cover
@@ -18,6 +18,9 @@ except ImportError:  # pragma: no cover
 
     class NotFittedError(ValueError, AttributeError):
         """Raised when an estimator is used before fit (same bases as scikit-learn's)."""
+
+    class DataConversionWarning(UserWarning):
+        """Warns that the input was converted (same name and base as scikit-learn's)."""
 
     class BaseEstimator:
         @classmethod
@@ -73,6 +76,7 @@ __all__ = [
     "HAVE_SKLEARN",
     "BaseEstimator",
     "ClassifierMixin",
+    "DataConversionWarning",
     "NotFittedError",
     "RegressorMixin",
     "inspect",

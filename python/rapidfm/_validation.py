@@ -14,8 +14,20 @@ import numpy as np
 import scipy.sparse as sp
 
 from rapidfm import _core
+from rapidfm._sklearn_compat import DataConversionWarning
 
 _warned_serial = False
+
+
+class ComplexDataError(TypeError, ValueError):
+    """Complex input: a TypeError (the values are not real numbers) and, as
+    scikit-learn's checks expect, a ValueError."""
+
+
+def _refuse_complex(name, dtype):
+    raise ComplexDataError(
+        f"{name} must hold real numbers, got dtype {dtype}: Complex data not supported"
+    )
 
 
 def check_dtype(dtype):
@@ -71,8 +83,12 @@ def _csr_problem(status, row, position, column, n_features, name):
     return ValueError(f"{name}: {_core.strerror(status)} at {where}")
 
 
-def as_csr(X, dtype, n_features=None, name="X"):
-    """X as a validated CSR matrix of `dtype` (no copy when X already fits)."""
+def as_csr(X, dtype, n_features=None, name="X", owner="the model", hint=""):
+    """X as a validated CSR matrix of `dtype` (no copy when X already fits).
+
+    n_features: the number of columns X must have (a fitted model's); `owner`
+    names the estimator and `hint` is appended to that error message.
+    """
     if sp.issparse(X):
         if X.ndim != 2:
             raise ValueError(f"{name} must be 2-D, got {X.ndim}-D")
@@ -83,6 +99,8 @@ def as_csr(X, dtype, n_features=None, name="X"):
             indptr = indptr.astype(np.int64)
             indices = indices.astype(np.int64)
         data = X.data
+        if np.iscomplexobj(data):
+            _refuse_complex(name, data.dtype)
         if data.dtype != dtype:
             if not (np.issubdtype(data.dtype, np.number) or data.dtype == np.bool_) or (
                 np.iscomplexobj(data)
@@ -95,14 +113,17 @@ def as_csr(X, dtype, n_features=None, name="X"):
             arr = np.asarray(X)
         except Exception as exc:  # ragged lists and the like
             raise ValueError(f"{name} could not be read as an array: {exc}") from exc
+        if np.iscomplexobj(arr):
+            _refuse_complex(name, arr.dtype)
         if arr.dtype == object or not (
             np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_
         ) or np.iscomplexobj(arr):
             raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
         if arr.ndim != 2:
             raise ValueError(
-                f"{name} must be 2-D (n_samples, n_features), got shape {arr.shape}; "
-                "reshape a single sample with X.reshape(1, -1)"
+                f"{name} must be 2-D (n_samples, n_features), got shape {arr.shape}. "
+                "Reshape your data: reshape a single sample with X.reshape(1, -1), "
+                "a single feature with X.reshape(-1, 1)"
             )
         arr = arr.astype(dtype, copy=False)
         if not np.isfinite(arr).all():
@@ -113,13 +134,19 @@ def as_csr(X, dtype, n_features=None, name="X"):
         shape = X.shape
 
     n_rows, n_cols = shape
+    shape_text = f"(shape=({n_rows}, {n_cols}))"
     if n_rows == 0:
-        raise ValueError(f"{name} has no rows (shape {shape}); at least one sample is required")
+        raise ValueError(
+            f"{name} has no rows: 0 sample(s) {shape_text} while a minimum of 1 is required."
+        )
     if n_cols == 0:
-        raise ValueError(f"{name} has no columns (shape {shape}); at least one feature is required")
+        raise ValueError(
+            f"{name} has no columns: 0 feature(s) {shape_text} while a minimum of 1 is required."
+        )
     if n_features is not None and n_cols != n_features:
         raise ValueError(
-            f"{name} has {n_cols} features, but the model was fitted with {n_features} features"
+            f"{name} has {n_cols} features, but {owner} is expecting {n_features} features as "
+            f"input (it was fitted with {n_features} features){hint}"
         )
     indptr = np.ascontiguousarray(indptr)
     indices = np.ascontiguousarray(indices)
@@ -152,16 +179,29 @@ def values_or_none(data):
     return data
 
 
-def check_y(y, n_rows, numeric=True):
+def check_y(y, n_rows, numeric=True, owner="this estimator"):
+    if y is None:
+        raise ValueError(f"{owner} requires y to be passed, but the target y is None")
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
+        warnings.warn(
+            "A column-vector y was passed when a 1d array was expected: y of shape "
+            f"{y.shape} is used as shape ({y.shape[0]},)",
+            DataConversionWarning,
+            stacklevel=4,
+        )
         y = y.ravel()
     if y.ndim != 1:
         raise ValueError(f"y must be 1-D, got shape {y.shape}")
     if y.shape[0] != n_rows:
         raise ValueError(f"X has {n_rows} rows but y has {y.shape[0]} entries")
     if numeric:
-        if not (np.issubdtype(y.dtype, np.number) or y.dtype == np.bool_) or np.iscomplexobj(y):
+        if np.iscomplexobj(y):
+            raise ValueError(
+                f"y must hold real numbers for regression, got dtype {y.dtype}: "
+                "Complex data not supported"
+            )
+        if not (np.issubdtype(y.dtype, np.number) or y.dtype == np.bool_):
             raise ValueError(f"y must hold real numbers for regression, got dtype {y.dtype}")
         y = y.astype(np.float64)
     if y.dtype.kind == "f" and not np.isfinite(y).all():

@@ -4,12 +4,23 @@ The estimators follow scikit-learn's conventions: __init__ stores its
 arguments untouched, fit validates them and the data, and every fitted
 attribute ends in an underscore. The C kernel (rapidfm._core) runs the epochs
 with the GIL released.
+
+The whole training state is held in public fitted attributes (plain Python
+values and numpy arrays), so a saved model can go on training: besides the
+parameters w0_, w_ and V_, t_ counts the epochs done (it drives the
+learning-rate schedule) and random_seed_ is the integer from which every
+random stream of the model derives (the initialisation, the visit order of
+epoch t, the validation split). Epoch t visits the rows in the order of a seed
+that depends only on (random_seed_, t), so 10 epochs of fit give bit for bit
+the model of 5 epochs followed by 5 more with warm_start=True (one thread).
 """
 
 import numbers
 import time
+from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from rapidfm import _core
 from rapidfm._sklearn_compat import BaseEstimator, ClassifierMixin, NotFittedError, RegressorMixin
@@ -25,22 +36,59 @@ from rapidfm._validation import (
 DivergenceError = _core.DivergenceError
 
 _SCHEDULES = ("constant", "invscaling")
-_PARALLEL = ("auto", "hogwild", "replicas")
+# the modes the kernel offers (the binding's table; a kernel without it has these three)
+_PARALLEL = tuple(getattr(_core, "PARALLEL_MODES", ("auto", "hogwild", "replicas")))
+_SEED_LIMIT = 2**63
+# spawn keys of the random streams derived from random_seed_ (the initialisation of V
+# uses the seed itself, as np.random.default_rng(random_seed_))
+_EPOCH_STREAM = 1
+_SPLIT_STREAM = 2
 
 
-def _seed_sequence(random_state):
-    """A numpy Generator from None, an int, a Generator or a RandomState."""
+def _resolve_seed(random_state):
+    """The integer seed of a new model, from None, an int, a Generator or a RandomState."""
     if isinstance(random_state, np.random.Generator):
-        return random_state
+        return int(random_state.integers(0, _SEED_LIMIT))
     if isinstance(random_state, np.random.RandomState):
-        return np.random.default_rng(random_state.randint(0, 2**31 - 1))
-    if random_state is None or (
-        isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool)
-    ):
-        return np.random.default_rng(random_state)
+        return int(random_state.randint(0, 2**31 - 1))
+    if random_state is None:
+        return int(np.random.default_rng().integers(0, _SEED_LIMIT))
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        if random_state < 0:
+            raise ValueError(f"random_state must be a non-negative int, got {random_state}")
+        return int(random_state)
     raise TypeError(
         f"random_state must be None, an int or a numpy random generator, got {random_state!r}"
     )
+
+
+def _epoch_seed(seed, epoch):
+    """Seed of the visit order of epoch `epoch` (from 0): a function of (seed, epoch) only."""
+    state = np.random.SeedSequence(seed, spawn_key=(_EPOCH_STREAM, int(epoch)))
+    return int(state.generate_state(1, np.uint64)[0])
+
+
+@dataclass
+class _Rows:
+    """A validated CSR block with its encoded targets and weights."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    data: np.ndarray
+    y: np.ndarray
+    sample_weight: object  # ndarray or None
+
+    @property
+    def n_rows(self):
+        return self.indptr.size - 1
+
+    def take(self, rows, n_features, dtype):
+        X = sp.csr_matrix((self.data, self.indices, self.indptr),
+                          shape=(self.n_rows, n_features))
+        indptr, indices, data, _ = as_csr(X[rows], dtype)
+        sw = None if self.sample_weight is None else np.ascontiguousarray(
+            self.sample_weight[rows])
+        return _Rows(indptr, indices, data, np.ascontiguousarray(self.y[rows]), sw)
 
 
 class _BaseFM(BaseEstimator):
@@ -65,6 +113,11 @@ class _BaseFM(BaseEstimator):
         parallel="auto",
         verbose=0,
         callbacks=None,
+        warm_start=False,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        tol=1e-4,
     ):
         self.n_factors = n_factors
         self.n_epochs = n_epochs
@@ -81,6 +134,16 @@ class _BaseFM(BaseEstimator):
         self.parallel = parallel
         self.verbose = verbose
         self.callbacks = callbacks
+        self.warm_start = warm_start
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
 
     # -- parameter checks -------------------------------------------------------------
     def _check_params(self):
@@ -117,6 +180,14 @@ class _BaseFM(BaseEstimator):
             raise TypeError(f"callbacks must be a list of callables, got {self.callbacks!r}")
         if self.parallel not in _PARALLEL:
             raise ValueError(f"parallel must be one of {_PARALLEL}, got {self.parallel!r}")
+        for name in ("warm_start", "early_stopping"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        fraction = real("validation_fraction", 0.0, strict=True)
+        if fraction >= 1.0:
+            raise ValueError(f"validation_fraction must be < 1, got {fraction}")
+        integer("n_iter_no_change", 1)
+        real("tol", 0.0, strict=False)
         return check_dtype(self.dtype)
 
     def _learning_rate_at(self, epoch):
@@ -126,99 +197,222 @@ class _BaseFM(BaseEstimator):
         return self.learning_rate
 
     # -- training ----------------------------------------------------------------------
-    def _fit(self, X, y, sample_weight):
+    def _train(self, X, y, sample_weight, *, partial, eval_set=None, classes=None):
+        """fit (partial=False) and partial_fit (partial=True, one epoch)."""
         dtype = self._check_params()
-        indptr, indices, data, n_features = as_csr(X, dtype)
+        name = type(self).__name__
+        continuing = hasattr(self, "V_") and (partial or bool(self.warm_start))
+        indptr, indices, data, n_features = as_csr(X, dtype, owner=name)
+        if continuing and n_features != self.n_features_in_:
+            hint = "" if partial else (
+                ": warm_start=True continues the fitted model, which needs the same features "
+                "(set warm_start=False to fit a new model)")
+            raise ValueError(
+                f"X has {n_features} features, but {name} is expecting {self.n_features_in_} "
+                f"features as input{hint}"
+            )
         n_rows = indptr.size - 1
-        y, target_attrs = self._encode_targets(check_y(y, n_rows, numeric=self._loss == "squared"))
+        y = check_y(y, n_rows, numeric=self._loss == "squared", owner=name)
+        if continuing:
+            y, target_attrs = self._encode_more_targets(y, classes, partial)
+        else:
+            y, target_attrs = self._encode_targets(y, classes, partial)
         sample_weight = check_sample_weight(sample_weight, n_rows)
+        sample_weight = self._weight_classes(y, sample_weight, target_attrs, partial)
         n_threads = effective_n_threads(self.n_jobs)
-        rng = _seed_sequence(self.random_state)
+        # a model loaded from a libFM file (or an older save) has no random_seed_/t_ yet
+        seed = getattr(self, "random_seed_", None) if continuing else None
+        if seed is None:
+            seed = _resolve_seed(self.random_state)
+        train = _Rows(indptr, indices, data, y, sample_weight)
+
+        validation = None
+        if not partial and eval_set is not None:
+            validation = self._eval_rows(eval_set, dtype, n_features, target_attrs)
+        elif not partial and self.early_stopping:
+            train, validation = self._hold_out(train, n_features, dtype, seed)
 
         k = int(self.n_factors)
-        V = rng.normal(0.0, self.init_std, size=(n_features, k)).astype(dtype)
-        w = np.zeros(n_features, dtype=dtype)
-        w0 = self._initial_bias(y, sample_weight)
-        values = values_or_none(data)
-        clip_min, clip_max = self._training_clip(target_attrs)
-        nnz = int(indptr[-1])
+        if continuing:
+            if self.V_.shape[1] != k:
+                raise ValueError(
+                    f"n_factors={k}, but the fitted model has {self.V_.shape[1]} factors: "
+                    "a model can only go on training with its own n_factors"
+                )
+            # copies: the model stays intact if this call fails
+            w0 = float(self.w0_)
+            w = np.array(self.w_, dtype=dtype, order="C", copy=True)
+            V = np.array(self.V_, dtype=dtype, order="C", copy=True)
+            t = int(getattr(self, "t_", getattr(self, "n_iter_", 0)))
+            history = list(getattr(self, "history_", []))
+            previous = self._fitted_attributes()
+        else:
+            V = np.random.default_rng(seed).normal(0.0, self.init_std, size=(n_features, k))
+            V = V.astype(dtype)
+            w = np.zeros(n_features, dtype=dtype)
+            w0 = self._initial_bias(train.y, train.sample_weight, smooth=partial)
+            t = 0
+            history = []
+            previous = None
 
-        history = []
+        values = values_or_none(train.data)
+        clip_min, clip_max = self._training_clip(target_attrs)
+        nnz = int(train.indptr[-1])
+        n_epochs = 1 if partial else int(self.n_epochs)
+        best_loss = best_epoch = best = None
+        stale = 0  # epochs since the validation loss last improved by more than tol
+
+        def install(n_iter):
+            state = dict(target_attrs)
+            state.update(
+                w0_=float(w0), w_=w, V_=V, n_features_in_=n_features, n_iter_=n_iter,
+                history_=history, t_=t, random_seed_=seed, best_epoch_=best_epoch,
+                best_validation_loss_=best_loss,
+            )
+            self.__dict__.update(state)
+
         try:
-            for epoch in range(int(self.n_epochs)):
-                lr = self._learning_rate_at(epoch)
+            for i in range(n_epochs):
+                lr = self._learning_rate_at(t)
                 start = time.perf_counter()
                 try:
                     w0, stats = _core.sgd_epoch(
-                        w0, w, V, indptr, indices, values, y, sample_weight,
-                        loss=self._loss, learning_rate=lr, reg_bias=float(self.reg_bias),
-                        reg_linear=float(self.reg_linear), reg_factors=float(self.reg_factors),
-                        clip_min=clip_min, clip_max=clip_max, n_threads=n_threads,
-                        parallel_mode=self.parallel, seed=int(rng.integers(0, 2**63)),
+                        w0, w, V, train.indptr, train.indices, values, train.y,
+                        train.sample_weight, loss=self._loss, learning_rate=lr,
+                        reg_bias=float(self.reg_bias), reg_linear=float(self.reg_linear),
+                        reg_factors=float(self.reg_factors), clip_min=clip_min,
+                        clip_max=clip_max, n_threads=n_threads, parallel_mode=self.parallel,
+                        seed=_epoch_seed(seed, t),
                     )
                 except DivergenceError:
                     raise DivergenceError(
-                        f"training diverged in epoch {epoch + 1}: the loss became NaN or infinite "
+                        f"training diverged in epoch {t + 1}: the loss became NaN or infinite "
                         f"with learning_rate={self.learning_rate}. Use a smaller learning_rate "
                         "(or scale the features / stronger regularisation)."
                     ) from None
                 seconds = time.perf_counter() - start
+                t += 1
                 if not (np.isfinite(w).all() and np.isfinite(V).all()):
                     raise DivergenceError(
-                        f"training diverged in epoch {epoch + 1}: parameters became NaN or "
+                        f"training diverged in epoch {t}: parameters became NaN or "
                         f"infinite with learning_rate={self.learning_rate}. Use a smaller "
                         "learning_rate."
                     )
+                val_loss = None
+                if validation is not None:
+                    raw = _core.predict(w0, w, V, validation.indptr, validation.indices,
+                                        values_or_none(validation.data), n_threads)
+                    val_loss = self._validation_loss(raw, validation, target_attrs)
+                    # an improvement counts when larger than tol; the best epoch is the
+                    # one with the lowest loss, however small its lead
+                    improved = best_loss is None or val_loss < best_loss - float(self.tol)
+                    stale = 0 if improved else stale + 1
+                    if best_loss is None or val_loss < best_loss:
+                        best_loss, best_epoch = val_loss, t
+                        best = (w0, w.copy(), V.copy())
                 record = {
-                    "epoch": epoch + 1,
+                    "epoch": t,
                     "train_loss": stats["loss_sum"] / max(stats["weight_sum"], 1e-300),
+                    "validation_loss": val_loss,
                     "learning_rate": lr,
                     "seconds": seconds,
-                    "rows_per_second": n_rows / seconds if seconds > 0 else float("inf"),
+                    "rows_per_second": train.n_rows / seconds if seconds > 0 else float("inf"),
                     "ns_per_nonzero": 1e9 * seconds / max(nnz, 1),
                     "n_threads": stats["n_threads"],
                     "parallel_mode": stats["parallel_mode"],
                 }
                 history.append(record)
                 if self.verbose:
-                    print(
-                        f"epoch {epoch + 1:3d}  train {self._loss_name()} "
-                        f"{self._report_loss(record['train_loss']):.5f}  "
-                        f"{record['rows_per_second']:,.0f} rows/s  "
-                        f"{record['ns_per_nonzero']:.2f} ns/nnz  threads {stats['n_threads']}",
-                        flush=True,
-                    )
+                    self._print_epoch(record)
                 if self.callbacks:
                     # the callbacks see the model as it stands after this epoch
-                    self._set_fitted(target_attrs, w0, w, V, n_features, history)
+                    install(i + 1)
                     if any([bool(callback(self, history)) for callback in self.callbacks]):
                         break
+                if validation is not None and stale >= int(self.n_iter_no_change):
+                    break
 
+            n_iter = len(history) - (len(previous["history_"]) if previous else 0)
+            if best is not None and best_epoch != t:
+                w0, w, V = best  # restore the parameters of the best validation epoch
+                if self.verbose:
+                    print(f"restored the parameters of epoch {best_epoch} (validation "
+                          f"{self._loss_name()} {best_loss:.5f})", flush=True)
         except BaseException:
-            # a failed fit (divergence, an exception in a callback, Ctrl-C) leaves the
-            # estimator unfitted, not holding the half-trained arrays callbacks saw
-            self._clear_fitted(target_attrs)
+            # A failed fit (divergence, an exception in a callback, Ctrl-C) leaves the
+            # estimator unfitted, not holding the half-trained arrays callbacks saw; a
+            # failed warm-start fit or partial_fit leaves the model of before the call.
+            self._clear_fitted()
+            if previous is not None:
+                self.__dict__.update(previous)
             raise
 
-        self._set_fitted(target_attrs, w0, w, V, n_features, history)
+        install(n_iter)
         return self
 
-    def _clear_fitted(self, target_attrs):
-        names = ["w0_", "w_", "V_", "n_features_in_", "n_iter_", "history_", *target_attrs]
-        for name in names:
-            self.__dict__.pop(name, None)
+    def _fitted_attributes(self):
+        return {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")}
 
-    def _set_fitted(self, target_attrs, w0, w, V, n_features, history):
-        for name, value in target_attrs.items():
-            setattr(self, name, value)
-        self.w0_ = float(w0)
-        self.w_ = w
-        self.V_ = V
-        self.n_features_in_ = n_features
-        self.n_iter_ = len(history)
-        self.history_ = history
+    def _clear_fitted(self):
+        for name in list(self._fitted_attributes()):
+            del self.__dict__[name]
 
-    def _initial_bias(self, y, sample_weight):
+    def _print_epoch(self, record):
+        line = (f"epoch {record['epoch']:3d}  train {self._loss_name()} "
+                f"{self._report_loss(record['train_loss']):.5f}  ")
+        if record["validation_loss"] is not None:
+            line += f"validation {self._loss_name()} {record['validation_loss']:.5f}  "
+        line += (f"{record['rows_per_second']:,.0f} rows/s  "
+                 f"{record['ns_per_nonzero']:.2f} ns/nnz  threads {record['n_threads']}")
+        print(line, flush=True)
+
+    def _eval_rows(self, eval_set, dtype, n_features, target_attrs):
+        if not isinstance(eval_set, (tuple, list)) or len(eval_set) not in (2, 3):
+            raise ValueError(
+                "eval_set must be a pair (X_val, y_val) or a triple (X_val, y_val, "
+                f"sample_weight_val), got {type(eval_set).__name__}"
+                + (f" of length {len(eval_set)}" if isinstance(eval_set, (tuple, list)) else "")
+            )
+        X_val, y_val = eval_set[0], eval_set[1]
+        try:
+            indptr, indices, data, _ = as_csr(X_val, dtype, n_features=n_features,
+                                              name="X_val", owner=type(self).__name__)
+            n_rows = indptr.size - 1
+            y_val = check_y(y_val, n_rows, numeric=self._loss == "squared")
+            y_val = self._encode_validation_targets(y_val, target_attrs)
+            sw = check_sample_weight(eval_set[2] if len(eval_set) == 3 else None, n_rows)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"eval_set: {exc}") from None
+        return _Rows(indptr, indices, data, y_val, sw)
+
+    def _hold_out(self, rows, n_features, dtype, seed):
+        """(training rows, validation rows): validation_fraction of the rows, at random."""
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_SPLIT_STREAM,)))
+        fraction = float(self.validation_fraction)
+        groups = self._split_groups(rows.y)
+        held = []
+        for group in groups:
+            n_val = min(int(np.ceil(fraction * group.size)), group.size - 1)
+            held.append(rng.permutation(group)[:n_val])
+        held = np.sort(np.concatenate(held))
+        if held.size == 0:
+            raise ValueError(
+                f"early_stopping holds out validation_fraction={fraction} of the {rows.n_rows} "
+                "training rows, which leaves no validation rows: pass more rows, a larger "
+                "validation_fraction or an eval_set"
+            )
+        keep = np.ones(rows.n_rows, dtype=bool)
+        keep[held] = False
+        return rows.take(np.flatnonzero(keep), n_features, dtype), rows.take(
+            held, n_features, dtype)
+
+    def _split_groups(self, y):
+        return [np.arange(y.size)]
+
+    def _weight_classes(self, y, sample_weight, target_attrs, partial):
+        return sample_weight
+
+    def _initial_bias(self, y, sample_weight, smooth=False):
         return 0.0
 
     def _training_clip(self, target_attrs):
@@ -230,6 +424,17 @@ class _BaseFM(BaseEstimator):
     def _loss_name(self):
         return self._loss
 
+    # -- persistence -------------------------------------------------------------------
+    def save(self, path):
+        """Write the fitted model to `path` (see rapidfm.persistence for the format).
+
+        The file is written under a temporary name in the same folder and renamed
+        into place, so an interrupted save never destroys an existing file.
+        """
+        from rapidfm.persistence import save_model
+
+        save_model(self, path)
+
     # -- prediction --------------------------------------------------------------------
     def _check_fitted(self):
         if not hasattr(self, "V_"):
@@ -240,26 +445,29 @@ class _BaseFM(BaseEstimator):
 
     def _raw_predict(self, X):
         self._check_fitted()
-        indptr, indices, data, _ = as_csr(X, self.V_.dtype, n_features=self.n_features_in_)
+        indptr, indices, data, _ = as_csr(X, self.V_.dtype, n_features=self.n_features_in_,
+                                          owner=type(self).__name__)
         return _core.predict(
             self.w0_, self.w_, self.V_, indptr, indices, values_or_none(data),
             effective_n_threads(self.n_jobs),
         )
 
 
-class FMRegressor(RegressorMixin, _BaseFM):
-    """Factorization Machine regressor (squared loss) trained by parallel SGD.
-
-    Parameters
-    ----------
+_COMMON_PARAMETERS = """\
     n_factors : int, default=8
         Rank k of the pairwise interactions (0 gives a linear model).
     n_epochs : int, default=20
-        Passes over the training data, each in a fresh random order.
+        Passes over the training data, each in a fresh random order (at most: early
+        stopping and callbacks may end training sooner).
     learning_rate : float, default=0.01
         SGD step size eta0.
     schedule : {"constant", "invscaling"}, default="constant"
-        "invscaling" uses eta0 / (1 + epoch)^power_t in epoch ``epoch`` (from 0).
+        "invscaling" uses eta0 / (1 + t)^power_t in the epoch with index t (from 0),
+        where t counts every epoch the model has been trained: a warm-start fit goes on
+        from the rate where the previous fit stopped, and each partial_fit call is one
+        epoch, so under partial_fit the rate decays once per call (per chunk, not per
+        pass over the data). For a long stream of small chunks use "constant" or a
+        small power_t.
     power_t : float, default=0.5
         Exponent of the "invscaling" schedule.
     reg_bias, reg_linear, reg_factors : float, default=0.0
@@ -269,39 +477,69 @@ class FMRegressor(RegressorMixin, _BaseFM):
     n_jobs : int or None, default=None
         Threads: None means 1, -1 all cores (scikit-learn's convention).
     random_state : int, numpy Generator/RandomState or None
-        Seeds initialisation and the visit order. With n_jobs=1 two fits with the
-        same seed give bit-identical parameters.
+        Seeds initialisation, the visit order and the early-stopping split. A new
+        model draws from it an integer seed, kept as random_seed_; every random
+        stream derives from that seed. With n_jobs=1 two fits with the same seed give
+        bit-identical parameters.
     dtype : float32 or float64, default=float32
         Element type of the parameters (and of X inside the kernel).
-    parallel : {"auto", "hogwild", "replicas"}, default="auto"
+    parallel : {"auto", "hogwild", "replicas", "hybrid"}, default="auto"
         How threads share the model: "hogwild" updates one shared model without locks;
         "replicas" trains a private copy per thread and merges them regularly, which
-        avoids cache-line contention on small or skewed models. "auto" picks replicas
-        for models up to 8 MiB.
+        avoids cache-line contention on small or skewed models; "hybrid" copies only
+        the hot features (those in at least 0.5% of rows) and shares the rest. "auto"
+        picks replicas for models up to 8 MiB and hybrid above.
     verbose : int, default=0
-        Print one line per epoch when > 0.
+        Print one line per epoch when > 0 (with the validation loss when there is one).
     callbacks : list of callables or None
         Each is called as ``callback(estimator, history)`` after every epoch, with the
-        estimator's fitted attributes holding the current parameters; a true return
-        value stops training.
-    clip_predictions : bool, default=True
-        Clip predictions (in training and in predict) to the range of the training
-        targets, as libFM does. Set False for unbounded output.
+        estimator's fitted attributes holding the current parameters (not yet the best
+        epoch's) and ``history`` the list history_ will hold, validation_loss included;
+        a true return value stops training (every callback still runs that epoch).
+    warm_start : bool, default=False
+        When True and the estimator is fitted, fit goes on from w0_, w_ and V_ instead
+        of a fresh initialisation, continuing the learning-rate schedule (t_) and the
+        random stream (random_seed_): with n_jobs=1, fit with n_epochs=5 twice gives
+        bit for bit the model of one fit with n_epochs=10. The data must have the same
+        number of features (and, for FMClassifier, the same classes), else ValueError.
+        history_ goes on as well (n_iter_ counts the epochs of the last call).
+    early_stopping : bool, default=False
+        Hold out validation_fraction of the training rows (at random, from
+        random_state; stratified by class for FMClassifier), compute the validation
+        loss after every epoch (RMSE for FMRegressor, mean log-loss for FMClassifier),
+        stop once it has not improved by more than tol for
+        n_iter_no_change consecutive epochs and restore the parameters of the best
+        epoch. fit(..., eval_set=(X_val, y_val)) does the same on the given rows and
+        holds out nothing. partial_fit ignores both.
+    validation_fraction : float in (0, 1), default=0.1
+        Share of the training rows held out by early_stopping (at least one row).
+    n_iter_no_change : int, default=5
+        Epochs without an improvement larger than tol before early stopping.
+    tol : float, default=1e-4
+        Smallest decrease of the validation loss that counts as an improvement.
+"""
 
-    Attributes
-    ----------
+_COMMON_ATTRIBUTES = """\
     w0_ : float
     w_ : ndarray of shape (n_features,)
     V_ : ndarray of shape (n_features, n_factors)
     n_features_in_ : int
     n_iter_ : int
-    y_min_, y_max_ : float
-        Range of the training targets (used for clipping).
-    history_ : list of dict
-        Per epoch: train_loss (mean squared error before each update), learning_rate,
-        seconds, rows_per_second, ns_per_nonzero, n_threads, parallel_mode.
-    """
+        Epochs run by the last call to fit (1 after partial_fit).
+    t_ : int
+        Epochs the model has been trained in all (fit, warm-start fits, partial_fit
+        calls): the epoch index of the learning-rate schedule.
+    random_seed_ : int
+        The seed every random stream of the model derives from.
+    best_epoch_ : int or None
+        With validation (early_stopping or eval_set): the epoch (counted like t_)
+        whose parameters the model holds; None otherwise.
+    best_validation_loss_ : float or None
+        The validation loss of best_epoch_; None without validation.
+"""
 
+
+class FMRegressor(RegressorMixin, _BaseFM):
     _loss = "squared"
 
     def __init__(
@@ -322,25 +560,60 @@ class FMRegressor(RegressorMixin, _BaseFM):
         verbose=0,
         callbacks=None,
         clip_predictions=True,
+        warm_start=False,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        tol=1e-4,
     ):
         super().__init__(
             n_factors=n_factors, n_epochs=n_epochs, learning_rate=learning_rate,
             schedule=schedule, power_t=power_t, reg_bias=reg_bias, reg_linear=reg_linear,
             reg_factors=reg_factors, init_std=init_std, n_jobs=n_jobs,
             random_state=random_state, dtype=dtype, parallel=parallel, verbose=verbose,
-            callbacks=callbacks,
+            callbacks=callbacks, warm_start=warm_start, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
+            tol=tol,
         )
         self.clip_predictions = clip_predictions
 
-    def fit(self, X, y, sample_weight=None):
-        """Fit on X (sparse or dense, n_samples x n_features) and real targets y."""
-        return self._fit(X, y, sample_weight)
+    def fit(self, X, y, sample_weight=None, eval_set=None):
+        """Fit on X (sparse or dense, n_samples x n_features) and real targets y.
 
-    def _encode_targets(self, y):
+        eval_set : (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
+            Validation rows: their RMSE is computed after every epoch, training stops
+            early on it and the best epoch's parameters are kept (see early_stopping).
+        """
+        return self._train(X, y, sample_weight, partial=False, eval_set=eval_set)
+
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch of SGD over the rows given, from the current model.
+
+        The first call (on an unfitted estimator) initialises the model; each call
+        advances t_ by one. n_epochs, warm_start, early_stopping and eval_set do not
+        apply. The clipping range [y_min_, y_max_] grows to cover every target seen.
+        """
+        return self._train(X, y, sample_weight, partial=True)
+
+    def _encode_targets(self, y, classes, partial):
         y = np.ascontiguousarray(y, dtype=np.float64)
         return y, {"y_min_": float(y.min()), "y_max_": float(y.max())}
 
-    def _initial_bias(self, y, sample_weight):
+    def _encode_more_targets(self, y, classes, partial):
+        y = np.ascontiguousarray(y, dtype=np.float64)
+        return y, {"y_min_": min(float(self.y_min_), float(y.min())),
+                   "y_max_": max(float(self.y_max_), float(y.max()))}
+
+    def _encode_validation_targets(self, y, target_attrs):
+        return np.ascontiguousarray(y, dtype=np.float64)
+
+    def _validation_loss(self, raw, rows, target_attrs):
+        """RMSE of the (clipped, as in predict) predictions."""
+        if self.clip_predictions:
+            np.clip(raw, target_attrs["y_min_"], target_attrs["y_max_"], out=raw)
+        return float(np.sqrt(np.average((raw - rows.y) ** 2, weights=rows.sample_weight)))
+
+    def _initial_bias(self, y, sample_weight, smooth=False):
         # start at the (weighted) mean so that early epochs fit structure, not the offset
         return float(np.average(y, weights=sample_weight))
 
@@ -363,40 +636,231 @@ class FMRegressor(RegressorMixin, _BaseFM):
         return out
 
 
-class FMClassifier(ClassifierMixin, _BaseFM):
-    """Factorization Machine binary classifier (logistic loss) trained by parallel SGD.
+FMRegressor.__doc__ = f"""Factorization Machine regressor (squared loss) trained by parallel SGD.
 
-    Takes any two label values; ``classes_[1]`` is the positive class. The
-    parameters are those of FMRegressor without clip_predictions.
+    Parameters
+    ----------
+{_COMMON_PARAMETERS}\
+    clip_predictions : bool, default=True
+        Clip predictions (in training and in predict) to the range of the training
+        targets, as libFM does. Set False for unbounded output.
 
     Attributes
     ----------
-    classes_ : ndarray of shape (2,)
-    w0_, w_, V_, n_features_in_, n_iter_, history_ : as in FMRegressor
-        (history_'s train_loss is the mean logistic loss).
+{_COMMON_ATTRIBUTES}\
+    y_min_, y_max_ : float
+        Range of the training targets (used for clipping).
+    history_ : list of dict
+        Per epoch: epoch (counted like t_), train_loss (mean squared error before each
+        update), validation_loss (RMSE on the validation rows, None without
+        validation), learning_rate, seconds, rows_per_second, ns_per_nonzero,
+        n_threads, parallel_mode.
     """
 
+
+class FMClassifier(ClassifierMixin, _BaseFM):
     _loss = "logistic"
 
-    def fit(self, X, y, sample_weight=None):
-        """Fit on X and labels y holding exactly two distinct values."""
-        return self._fit(X, y, sample_weight)
+    def __init__(
+        self,
+        n_factors=8,
+        n_epochs=20,
+        learning_rate=0.01,
+        schedule="constant",
+        power_t=0.5,
+        reg_bias=0.0,
+        reg_linear=0.0,
+        reg_factors=0.0,
+        init_std=0.1,
+        n_jobs=None,
+        random_state=None,
+        dtype=np.float32,
+        parallel="auto",
+        verbose=0,
+        callbacks=None,
+        class_weight=None,
+        warm_start=False,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        tol=1e-4,
+    ):
+        super().__init__(
+            n_factors=n_factors, n_epochs=n_epochs, learning_rate=learning_rate,
+            schedule=schedule, power_t=power_t, reg_bias=reg_bias, reg_linear=reg_linear,
+            reg_factors=reg_factors, init_std=init_std, n_jobs=n_jobs,
+            random_state=random_state, dtype=dtype, parallel=parallel, verbose=verbose,
+            callbacks=callbacks, warm_start=warm_start, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
+            tol=tol,
+        )
+        self.class_weight = class_weight
 
-    def _encode_targets(self, y):
-        classes, encoded = np.unique(y, return_inverse=True)
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False  # binary only
+        return tags
+
+    def _more_tags(self):  # scikit-learn < 1.6
+        return {"binary_only": True}
+
+    def fit(self, X, y, sample_weight=None, eval_set=None):
+        """Fit on X and labels y holding exactly two distinct values.
+
+        eval_set : (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
+            Validation rows (labels among classes_): their mean log-loss is computed
+            after every epoch, training stops early on it and the best epoch's
+            parameters are kept (see early_stopping).
+        """
+        return self._train(X, y, sample_weight, partial=False, eval_set=eval_set)
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One epoch of SGD over the rows given, from the current model.
+
+        classes : array-like of the 2 labels, required on the first call (the rows of
+            one chunk need not show both); later calls may omit it. Labels outside
+            classes are refused.
+
+        Each call advances t_ by one. n_epochs, warm_start, early_stopping and eval_set
+        do not apply; class_weight="balanced" is refused (a chunk's class counts are
+        not the stream's: pass a dict).
+        """
+        return self._train(X, y, sample_weight, partial=True, classes=classes)
+
+    # -- labels ------------------------------------------------------------------------
+    def _classes_from(self, classes):
+        classes = np.unique(np.asarray(classes))
         if classes.size != 2:
             raise ValueError(
-                f"FMClassifier is a binary classifier: y must hold exactly 2 classes, "
+                "Only binary classification is supported. "
+                f"FMClassifier is a binary classifier: classes must hold exactly 2 labels, "
                 f"got {classes.size} ({classes[:10].tolist()})"
             )
-        return np.where(encoded.ravel() == 1, 1.0, -1.0), {"classes_": classes}
+        return classes
 
-    def _initial_bias(self, y, sample_weight):
-        # the log-odds of the (weighted) base rate
-        p = float(np.average(y > 0, weights=sample_weight))
+    def _encode_with(self, y, classes):
+        positive = y == classes[1]
+        known = positive | (y == classes[0])
+        if not np.all(known):
+            unknown = np.unique(y[~known])
+            raise ValueError(
+                f"y contains labels {unknown[:10].tolist()} that are not in classes "
+                f"{classes.tolist()}"
+            )
+        return np.where(positive, 1.0, -1.0)
+
+    def _encode_targets(self, y, classes, partial):
+        if partial:
+            if classes is None:
+                raise ValueError(
+                    "classes must be passed to the first call of partial_fit: the two "
+                    "labels of the whole stream (a chunk may not show both)"
+                )
+            classes = self._classes_from(classes)
+            return self._encode_with(y, classes), {"classes_": classes}
+        found, encoded = np.unique(y, return_inverse=True)
+        if found.size != 2:
+            if y.dtype.kind == "f" and found.size > 2 and np.any(found != np.round(found)):
+                raise ValueError(
+                    f"Unknown label type: continuous. FMClassifier is a binary classifier, "
+                    f"but y holds {found.size} distinct non-integer values: a regression "
+                    "target (use FMRegressor)"
+                )
+            noun = "class" if found.size == 1 else "classes"
+            raise ValueError(
+                ("Only binary classification is supported. " if found.size > 2 else "")
+                + f"FMClassifier is a binary classifier: y must hold exactly 2 classes, "
+                f"got {found.size} {noun} ({found[:10].tolist()})"
+            )
+        return np.where(encoded.ravel() == 1, 1.0, -1.0), {"classes_": found}
+
+    def _encode_more_targets(self, y, classes, partial):
+        if partial:
+            if classes is not None and not np.array_equal(
+                    self._classes_from(classes), self.classes_):
+                raise ValueError(
+                    f"classes={np.unique(classes).tolist()} differs from the classes of the "
+                    f"fitted model, classes_={self.classes_.tolist()}"
+                )
+            return self._encode_with(y, self.classes_), {"classes_": self.classes_}
+        encoded, attrs = self._encode_targets(y, None, partial=False)
+        if not np.array_equal(attrs["classes_"], self.classes_):
+            raise ValueError(
+                f"warm_start=True continues the fitted model, whose classes are "
+                f"{self.classes_.tolist()}, but y holds {attrs['classes_'].tolist()} "
+                "(set warm_start=False to fit a new model)"
+            )
+        return encoded, {"classes_": self.classes_}
+
+    def _encode_validation_targets(self, y, target_attrs):
+        return self._encode_with(y, target_attrs["classes_"])
+
+    def _split_groups(self, y):
+        # stratified: each class keeps its share in both parts
+        return [np.flatnonzero(y < 0), np.flatnonzero(y > 0)]
+
+    def _weight_classes(self, y, sample_weight, target_attrs, partial):
+        cw = self.class_weight
+        if cw is None:
+            return sample_weight
+        classes = target_attrs["classes_"]
+        if isinstance(cw, str) and cw == "balanced":
+            if partial:
+                raise ValueError(
+                    "class_weight='balanced' is not supported by partial_fit: the class "
+                    "counts of one chunk are not those of the stream. Pass a dict of "
+                    "weights, e.g. from sklearn.utils.class_weight.compute_class_weight"
+                )
+            counts = np.array([np.sum(y < 0), np.sum(y > 0)], dtype=np.float64)
+            weights = y.size / (2.0 * np.maximum(counts, 1.0))
+        elif isinstance(cw, dict):
+            labels = classes.tolist()
+            for key in cw:
+                if not any(key == label for label in labels):
+                    raise ValueError(
+                        f"class_weight has the label {key!r}, which is not one of the "
+                        f"classes {labels}"
+                    )
+            weights = []
+            for label in labels:
+                value = next((v for key, v in cw.items() if key == label), 1.0)
+                if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+                        or not np.isfinite(value) or value < 0):
+                    raise ValueError(
+                        f"class_weight values must be finite numbers >= 0, got {value!r} "
+                        f"for class {label!r}"
+                    )
+                weights.append(float(value))
+        else:
+            raise ValueError(
+                f"class_weight must be None, 'balanced' or a dict {{label: weight}}, "
+                f"got {cw!r}"
+            )
+        row_weight = np.where(y > 0, weights[1], weights[0])
+        if sample_weight is not None:
+            row_weight = row_weight * sample_weight
+        if not (row_weight > 0).any():
+            raise ValueError("sample_weight times class_weight is zero everywhere: nothing "
+                             "to learn from")
+        return np.ascontiguousarray(row_weight)
+
+    def _validation_loss(self, raw, rows, target_attrs):
+        """Mean logistic loss log(1 + exp(-y f(x))) with y in {-1, +1}."""
+        return float(np.average(np.logaddexp(0.0, -rows.y * raw), weights=rows.sample_weight))
+
+    def _initial_bias(self, y, sample_weight, smooth=False):
+        # the log-odds of the (weighted) base rate; partial_fit smooths it (one pseudo
+        # row of each class) as its first chunk may hold one class only
+        positive = y > 0
+        if smooth:
+            w = np.ones(y.size) if sample_weight is None else sample_weight
+            p = (float(np.sum(w[positive])) + 1.0) / (float(np.sum(w)) + 2.0)
+        else:
+            p = float(np.average(positive, weights=sample_weight))
         p = min(max(p, 1e-6), 1 - 1e-6)
         return float(np.log(p / (1 - p)))
 
+    # -- prediction --------------------------------------------------------------------
     def decision_function(self, X):
         """The raw model output y(x): log-odds of classes_[1]."""
         return self._raw_predict(X)
@@ -415,3 +879,24 @@ class FMClassifier(ClassifierMixin, _BaseFM):
         """The more probable class of each sample."""
         raw = self._raw_predict(X)  # checks that the model is fitted before classes_ is read
         return self.classes_[(raw > 0).astype(int)]
+
+
+FMClassifier.__doc__ = f"""Factorization Machine binary classifier (logistic loss) trained by SGD.
+
+    Takes any two label values; ``classes_[1]`` is the positive class.
+
+    Parameters
+    ----------
+{_COMMON_PARAMETERS}\
+    class_weight : None, "balanced" or dict {{label: weight}}, default=None
+        Multiplies each row's sample_weight by the weight of its class (labels missing
+        from the dict weigh 1). "balanced" uses n_samples / (2 * count of the class)
+        in the y given to fit.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+{_COMMON_ATTRIBUTES}\
+    history_ : list of dict
+        As in FMRegressor, with train_loss and validation_loss the mean logistic loss.
+    """

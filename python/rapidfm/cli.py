@@ -17,24 +17,24 @@ def _positive_int(text):
     return value
 
 
-def _positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number > 0")
-    return value
+def _float_above(low, strict):
+    """An argparse type: a finite float > low (strict) or >= low."""
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        ok = value > low if strict else value >= low
+        if not ok or value == float("inf"):
+            relation = ">" if strict else ">="
+            raise argparse.ArgumentTypeError(f"{text!r} must be a finite number {relation} {low}")
+        return value
+
+    return parse
 
 
-def _nonnegative_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number >= 0")
-    return value
+_positive_float = _float_above(0, strict=True)
+_nonnegative_float = _float_above(0, strict=False)
 
 
 def _threads(text):

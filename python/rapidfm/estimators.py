@@ -256,6 +256,7 @@ class _BaseFM(BaseEstimator):
             previous = None
 
         values = values_or_none(train.data)
+        validation_values = None if validation is None else values_or_none(validation.data)
         clip_min, clip_max = self._training_clip(target_attrs)
         nnz = int(train.indptr[-1])
         n_epochs = 1 if partial else int(self.n_epochs)
@@ -292,16 +293,10 @@ class _BaseFM(BaseEstimator):
                     ) from None
                 seconds = time.perf_counter() - start
                 t += 1
-                if not (np.isfinite(w).all() and np.isfinite(V).all()):
-                    raise DivergenceError(
-                        f"training diverged in epoch {t}: parameters became NaN or "
-                        f"infinite with learning_rate={self.learning_rate}. Use a smaller "
-                        "learning_rate."
-                    )
                 val_loss = None
                 if validation is not None:
                     raw = _core.predict(w0, w, V, validation.indptr, validation.indices,
-                                        values_or_none(validation.data), n_threads)
+                                        validation_values, n_threads)
                     val_loss = self._validation_loss(raw, validation, target_attrs)
                     # an improvement counts when larger than tol; the best epoch is the
                     # one with the lowest loss, however small its lead
@@ -332,6 +327,14 @@ class _BaseFM(BaseEstimator):
                 if validation is not None and stale >= int(self.n_iter_no_change):
                     break
 
+            # the kernel stops on a non-finite loss; this also catches a parameter that
+            # overflowed in an update after its feature's last use (once, not per epoch:
+            # the scan costs as much as a few percent of an epoch on wide models)
+            if not (np.isfinite(w).all() and np.isfinite(V).all()):
+                raise DivergenceError(
+                    f"training diverged by epoch {t}: parameters became NaN or infinite "
+                    f"with learning_rate={self.learning_rate}. Use a smaller learning_rate."
+                )
             n_iter = len(history) - (len(previous["history_"]) if previous else 0)
             if best is not None and best_epoch != t:
                 w0, w, V = best  # restore the parameters of the best validation epoch

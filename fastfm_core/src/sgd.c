@@ -10,7 +10,6 @@
 #include "compiler.h"
 #include "loss.h"
 #include "parallel.h"
-#include "rng.h"
 #include "permutation.h"
 #include "memory.h"
 #include "hotset.h"

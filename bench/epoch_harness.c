@@ -37,7 +37,8 @@ int main(int argc, char **argv)
     const int fields = 4, k = 8;
     int64_t n, card, n_features, nnz;
     int threads, mode, epochs;
-    int32_t *indptr, *indices;
+    int64_t *indptr;
+    int32_t *indices;
     double *y;
     float *w, *V;
     if (argc != 6) {
@@ -59,7 +60,7 @@ int main(int argc, char **argv)
     if (!indptr || !indices || !y || !w || !V)
         return 1;
     for (int64_t i = 0; i <= n; i++)
-        indptr[i] = (int32_t)(i * fields);
+        indptr[i] = i * fields;
     for (int64_t i = 0; i < n; i++) {
         for (int f = 0; f < fields; f++) {
             const double u = (double)(next() >> 11) / 9007199254740992.0;

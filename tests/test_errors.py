@@ -367,7 +367,7 @@ def binding_args(dtype=np.float64, index_dtype=np.int32, n=4, k=3):
         w0=0.0,
         w=np.zeros(n, dtype=dtype),
         V=np.full((n, k), 0.1, dtype=dtype),
-        indptr=X.indptr.astype(index_dtype),
+        indptr=X.indptr.astype(np.int64),  # the kernel's row pointers are always int64
         indices=X.indices.astype(index_dtype),
         data=X.data.astype(dtype),
         y=np.ones(n),
@@ -400,9 +400,8 @@ def test_binding_accepts_good_arguments():
 BINDING_MISUSE = [
     ("float64 data, float32 model", dict(data=np.ones(4)), dict(dtype=np.float32), TypeError),
     ("float32 data, float64 model", dict(data=np.ones(4, np.float32)), {}, TypeError),
-    ("int16 indices", dict(indptr=np.array([0, 1, 2, 3, 4], np.int16),
-                           indices=np.arange(4, dtype=np.int16)), {}, TypeError),
-    ("int64 indptr, int32 indices", dict(indptr=np.arange(5, dtype=np.int64)), {}, TypeError),
+    ("int16 indices", dict(indices=np.arange(4, dtype=np.int16)), {}, TypeError),
+    ("int32 indptr", dict(indptr=np.arange(5, dtype=np.int32)), {}, TypeError),
     ("float indptr", dict(indptr=np.arange(5.0), indices=np.arange(4.0)), {}, TypeError),
     ("int32 w", dict(w=np.zeros(4, np.int32), V=np.zeros((4, 3), np.int32)), {}, TypeError),
     ("V of another dtype", dict(V=np.zeros((4, 3), np.float32)), {}, TypeError),
@@ -415,7 +414,7 @@ BINDING_MISUSE = [
      ValueError),
     ("non-contiguous data", dict(data=np.ones(8)[::2]), {}, ValueError),
     ("a list for w", dict(w=[0.0, 0.0, 0.0, 0.0]), {}, TypeError),
-    ("empty indptr", dict(indptr=np.zeros(0, np.int32)), {}, ValueError),
+    ("empty indptr", dict(indptr=np.zeros(0, np.int64)), {}, ValueError),
 ]
 
 
@@ -487,7 +486,7 @@ def test_binding_predict_thread_count():
 # -- check_csr ------------------------------------------------------------------------------
 
 def check(indptr, indices, data, n_cols, index_dtype=np.int32, dtype=np.float64):
-    return _core.check_csr(np.asarray(indptr, index_dtype), np.asarray(indices, index_dtype),
+    return _core.check_csr(np.asarray(indptr, np.int64), np.asarray(indices, index_dtype),
                            np.asarray(data, dtype), n_cols)
 
 
@@ -517,10 +516,12 @@ def test_check_csr_statuses(index_dtype, dtype):
 
 
 def test_check_csr_misuse_raises():
-    with pytest.raises(TypeError):
-        _core.check_csr(np.array([0, 1], np.int32), np.array([0], np.int64), np.ones(1), 2)
+    with pytest.raises(TypeError, match="indptr must have dtype int64"):
+        _core.check_csr(np.array([0, 1], np.int32), np.array([0], np.int32), np.ones(1), 2)
+    with pytest.raises(TypeError, match="int32 or int64 indices"):
+        _core.check_csr(np.array([0, 1], np.int64), np.array([0], np.int16), np.ones(1), 2)
     with pytest.raises(ValueError):
-        _core.check_csr(np.array([0, 1], np.int32), np.array([0], np.int32), np.ones(2), 2)
+        _core.check_csr(np.array([0, 1], np.int64), np.array([0], np.int32), np.ones(2), 2)
     with pytest.raises(TypeError):
-        _core.check_csr(np.array([0, 1], np.int32), np.array([0], np.int32),
+        _core.check_csr(np.array([0, 1], np.int64), np.array([0], np.int32),
                         np.ones(1, np.int64), 2)

@@ -520,13 +520,20 @@ def test_sparse_boolean_input_is_accepted_like_dense_boolean():
 def test_as_csr_does_not_copy_fitting_input():
     rng = np.random.default_rng(0)
     X = sp.random(50, 20, density=0.2, format="csr", dtype=np.float32, random_state=rng)
-    X.indptr = X.indptr.astype(np.int32)
+    # the layout of a rapidfm cache: int64 row pointers, int32 column indices
+    X.indptr = X.indptr.astype(np.int64)
     X.indices = X.indices.astype(np.int32)
     indptr, indices, data, n = as_csr(X, np.float32)
     assert n == 20
     assert np.shares_memory(indptr, X.indptr)
     assert np.shares_memory(indices, X.indices)
     assert np.shares_memory(data, X.data)
+    # int32 row pointers become int64 (one per row); indices and values are still shared
+    X.indptr = X.indptr.astype(np.int32)
+    indptr, indices, data, _ = as_csr(X, np.float32)
+    assert indptr.dtype == np.int64
+    np.testing.assert_array_equal(indptr, X.indptr)
+    assert np.shares_memory(indices, X.indices) and np.shares_memory(data, X.data)
     # another model dtype copies the values only
     indptr, indices, data, _ = as_csr(X, np.float64)
     assert data.dtype == np.float64 and not np.shares_memory(data, X.data)

@@ -29,7 +29,7 @@ def kernel_epoch(X, y, w0, w, V, *, loss, lr, reg_bias=0.0, reg_linear=0.0, reg_
                  index_dtype=np.int64, binary=False, seed=0, n_threads=1, mode="auto"):
     """Runs _core.sgd_epoch on copies; returns (w0, w, V, stats)."""
     Xs = sp.csr_matrix(np.atleast_2d(np.asarray(X, dtype=np.float64)))
-    indptr = Xs.indptr.astype(index_dtype)
+    indptr = Xs.indptr.astype(np.int64)
     indices = Xs.indices.astype(index_dtype)
     if binary:
         assert np.all(Xs.data == 1)

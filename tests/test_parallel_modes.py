@@ -32,7 +32,7 @@ def train(data, n_train, mode, threads, *, loss="squared", dtype=np.float32, ind
     mode_ran = None
     for epoch in range(epochs):
         w0, stats = _core.sgd_epoch(
-            w0, w, V, X_tr.indptr.astype(index), X_tr.indices.astype(index),
+            w0, w, V, X_tr.indptr.astype(np.int64), X_tr.indices.astype(index),
             X_tr.data.astype(dtype), np.ascontiguousarray(y_tr), sw, loss=loss,
             learning_rate=lr / np.sqrt(1 + epoch), reg_bias=0.0, reg_linear=0.001,
             reg_factors=0.001, clip_min=-np.inf, clip_max=np.inf, n_threads=threads,
@@ -41,7 +41,7 @@ def train(data, n_train, mode, threads, *, loss="squared", dtype=np.float32, ind
         mode_ran = stats["parallel_mode"]
         assert stats["n_rows"] == n_train
     assert np.isfinite(w).all() and np.isfinite(V).all()
-    out = _core.predict(w0, w, V, X_te.indptr.astype(index), X_te.indices.astype(index),
+    out = _core.predict(w0, w, V, X_te.indptr.astype(np.int64), X_te.indices.astype(index),
                         X_te.data.astype(dtype), 1)
     if loss == "squared":
         return rmse(out, y_te), mode_ran

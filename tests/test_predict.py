@@ -50,7 +50,7 @@ def assert_close_to_naive(pred, X, w0, w, V, rtol):
 
 
 def csr_arrays(X, index_dtype):
-    return X.indptr.astype(index_dtype), X.indices.astype(index_dtype), X.data
+    return X.indptr.astype(np.int64), X.indices.astype(index_dtype), X.data
 
 
 def fitted_regressor(n_features, dtype, w0, w, V):
@@ -99,7 +99,7 @@ def test_core_predict_binary_rows_match_naive(k, index_dtype, dtype):
 def test_empty_rows_predict_w0(k, dtype):
     rng = np.random.default_rng(5)
     w0, w, V = random_model(6, k, dtype, rng)
-    indptr = np.array([0, 0, 2, 2, 2], dtype=np.int32)  # rows 0, 2 and 3 are empty
+    indptr = np.array([0, 0, 2, 2, 2], dtype=np.int64)  # rows 0, 2 and 3 are empty
     indices = np.array([1, 4], dtype=np.int32)
     data = np.array([0.5, -2.0], dtype=dtype)
     pred = _core.predict(w0, w, V, indptr, indices, data, 1)
@@ -168,8 +168,8 @@ def test_two_threads_predict_exactly_like_one(k, dtype, binary):
     X = random_sparse(3000, 50, 0.2, dtype, rng, binary=binary)
     w0, w, V = random_model(50, k, dtype, rng)
     data = None if binary else X.data
-    one = _core.predict(w0, w, V, X.indptr, X.indices, data, 1)
-    two = _core.predict(w0, w, V, X.indptr, X.indices, data, 2)
+    one = _core.predict(w0, w, V, X.indptr.astype(np.int64), X.indices, data, 1)
+    two = _core.predict(w0, w, V, X.indptr.astype(np.int64), X.indices, data, 2)
     np.testing.assert_array_equal(one, two)
     est = fitted_regressor(50, dtype, w0, w, V)
     est.set_params(n_jobs=2)

@@ -48,15 +48,18 @@ typedef enum {
     FM_PARALLEL_HYBRID = 4      /* private copies of the hot features only, hogwild for the rest */
 } fm_parallel_mode;
 
-/* A CSR matrix borrowed from the caller. indptr and indices share index_type,
- * data has the model's real_type. data may be NULL: every stored value is then
- * 1 (one-hot data), and the kernels skip loading values. */
+/* A CSR matrix borrowed from the caller. indptr is always int64 (it has one
+ * entry per row, so converting an int32 one costs little, and a memory-mapped
+ * cache with int64 row pointers and int32 column indices is used as it is);
+ * index_type is the type of indices; data has the model's real_type. data may
+ * be NULL: every stored value is then 1 (one-hot data), and the kernels skip
+ * loading values. */
 typedef struct {
     int64_t n_rows;
     int64_t n_cols;
-    int index_type;             /* fm_index_type */
+    int index_type;             /* fm_index_type of indices */
     int real_type;              /* fm_real_type */
-    const void *indptr;         /* n_rows + 1 entries */
+    const int64_t *indptr;      /* n_rows + 1 entries */
     const void *indices;        /* indptr[n_rows] entries */
     const void *data;           /* indptr[n_rows] entries, or NULL for all ones */
 } fm_csr;

@@ -2,7 +2,7 @@
 
 static int FM_NAME(fm_check_csr_impl)(const fm_csr *X, int64_t nnz_capacity, fm_csr_error *err)
 {
-    const IDX *indptr = (const IDX *)X->indptr;
+    const int64_t *indptr = X->indptr;
     const IDX *indices = (const IDX *)X->indices;
     const REAL *data = (const REAL *)X->data;
     const int64_t n_cols = X->n_cols;

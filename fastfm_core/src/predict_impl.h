@@ -3,7 +3,7 @@
 
 static int FM_NAME(fm_predict_impl)(const fm_model *m, const fm_csr *X, double *out, int n_threads)
 {
-    const IDX *indptr = (const IDX *)X->indptr;
+    const int64_t *indptr = X->indptr;
     const IDX *indices = (const IDX *)X->indices;
     const REAL *data = (const REAL *)X->data;
     /* the row maths takes writable pointers (the solvers share it); nothing is written here */

@@ -39,7 +39,7 @@
 #endif
 
 typedef struct {
-    const IDX *indptr;
+    const int64_t *indptr;
     const IDX *indices;
     const REAL *data;       /* NULL: all values are 1 */
     const double *y;
@@ -114,7 +114,7 @@ static FM_INLINE void FM_NAME(fm_sgd_rows)(const FM_NAME(fm_sgd_ctx) *c,
 {
     const int64_t range_end = wk->range_end;
     const FM_NAME(fm_hot) *hot = &wk->hot;
-    const IDX *const indptr = c->indptr;
+    const int64_t *const indptr = c->indptr;
     const IDX *const indices = c->indices;
     const REAL *const data = c->data;
     const double *const y = c->y;
@@ -591,7 +591,7 @@ static int FM_NAME(fm_sgd_epoch_impl)(fm_model *m, const fm_csr *X, const double
     int mode = prm->parallel_mode;
     int status;
 
-    c.indptr = (const IDX *)X->indptr;
+    c.indptr = X->indptr;
     c.indices = (const IDX *)X->indices;
     c.data = (const REAL *)X->data;
     c.y = y;

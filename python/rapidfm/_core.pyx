@@ -77,15 +77,15 @@ cdef fm_csr _csr(cnp.ndarray indptr, cnp.ndarray indices, data, int64_t n_cols,
     kernels then skip loading values."""
     cdef fm_csr X
     cdef cnp.ndarray values
-    _require(indptr, "indptr", None, -1)
-    _require(indices, "indices", indptr.dtype, -1)
+    _require(indptr, "indptr", np.int64, -1)
+    _require(indices, "indices", None, -1)
     if indptr.size < 1:
         raise ValueError("indptr must have at least one entry")
     X.n_rows = indptr.size - 1
     X.n_cols = n_cols
-    X.index_type = _index_type(indptr)
+    X.index_type = _index_type(indices)
     X.real_type = real_type
-    X.indptr = cnp.PyArray_DATA(indptr)
+    X.indptr = <const int64_t *>cnp.PyArray_DATA(indptr)
     X.indices = cnp.PyArray_DATA(indices)
     X.data = NULL
     if data is not None:

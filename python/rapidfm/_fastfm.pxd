@@ -35,7 +35,7 @@ cdef extern from "fastfm.h" nogil:
         int64_t n_cols
         int index_type
         int real_type
-        const void *indptr
+        const int64_t *indptr
         const void *indices
         const void *data
 

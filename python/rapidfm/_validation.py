@@ -1,8 +1,8 @@
 """Input validation: everything the C kernel trusts is checked here first.
 
 The kernel indexes parameters with the CSR column indices without bounds
-checks, so X reaches it only through as_csr(), which guarantees int32/int64
-index arrays of one dtype, data of the model's dtype, every index inside
+checks, so X reaches it only through as_csr(), which guarantees int64 row
+pointers, int32/int64 column indices, data of the model's dtype, every index inside
 [0, n_features), strictly increasing indices within each row (duplicates are
 summed, as scipy does, on a copy) and finite values.
 """
@@ -95,8 +95,7 @@ def as_csr(X, dtype, n_features=None, name="X", owner="the model", hint=""):
         if X.format != "csr":
             X = X.tocsr()
         indptr, indices = X.indptr, X.indices
-        if indptr.dtype != indices.dtype or indptr.dtype not in (np.int32, np.int64):
-            indptr = indptr.astype(np.int64)
+        if indices.dtype not in (np.int32, np.int64):
             indices = indices.astype(np.int64)
         data = X.data
         if np.iscomplexobj(data):
@@ -148,7 +147,10 @@ def as_csr(X, dtype, n_features=None, name="X", owner="the model", hint=""):
             f"{name} has {n_cols} features, but {owner} is expecting {n_features} features as "
             f"input (it was fitted with {n_features} features){hint}"
         )
-    indptr = np.ascontiguousarray(indptr)
+    # the kernel takes int64 row pointers (one per row: converting costs
+    # little) and int32 or int64 column indices, used as they are: a
+    # memory-mapped cache is not copied
+    indptr = np.ascontiguousarray(indptr, dtype=np.int64)
     indices = np.ascontiguousarray(indices)
     data = np.ascontiguousarray(data)
     if indptr.size != n_rows + 1:
@@ -163,9 +165,8 @@ def as_csr(X, dtype, n_features=None, name="X", owner="the model", hint=""):
         fixed = sp.csr_matrix((data.copy(), indices.copy(), indptr.copy()), shape=shape)
         fixed.has_canonical_format = False
         fixed.sum_duplicates()
-        indptr, indices, data = fixed.indptr, fixed.indices, fixed.data
-        if indptr.dtype != indices.dtype:
-            indptr, indices = indptr.astype(np.int64), indices.astype(np.int64)
+        indptr = np.ascontiguousarray(fixed.indptr, dtype=np.int64)
+        indices, data = fixed.indices, fixed.data
         status, row, position, column = _core.check_csr(indptr, indices, data, n_cols)
     if status != 0:
         raise _csr_problem(status, row, position, column, n_cols, name)

@@ -32,7 +32,8 @@ typedef enum {
     FM_ERR_INDEX_RANGE = 8,     /* a column index is negative or >= n_cols */
     FM_ERR_UNSORTED = 9,        /* column indices of a row are not increasing */
     FM_ERR_DUPLICATE = 10,      /* a column index repeats within a row */
-    FM_ERR_NONFINITE = 11       /* a stored value is NaN or infinite */
+    FM_ERR_NONFINITE = 11,      /* a stored value is NaN or infinite */
+    FM_ERR_TEXT = 12            /* a malformed line in a data file (fastfm_text.h) */
 } fm_status;
 
 typedef enum { FM_FLOAT32 = 0, FM_FLOAT64 = 1 } fm_real_type;

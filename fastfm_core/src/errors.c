@@ -16,6 +16,7 @@ const char *fm_strerror(int status)
     case FM_ERR_UNSORTED: return "column indices within a row are not sorted";
     case FM_ERR_DUPLICATE: return "a column index is repeated within a row";
     case FM_ERR_NONFINITE: return "a value is NaN or infinite";
+    case FM_ERR_TEXT: return "a malformed line in a data file";
     default: return "unknown status";
     }
 }

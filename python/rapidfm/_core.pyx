@@ -10,6 +10,8 @@ import numpy as np
 
 cimport numpy as cnp
 from libc.stdint cimport int64_t, uint64_t
+from libc.stdlib cimport calloc, free
+from libc.string cimport memcpy
 
 from rapidfm._fastfm cimport *
 
@@ -206,3 +208,92 @@ def loss_value(str loss, double prediction, double y):
 
 def loss_derivative(str loss, double prediction, double y):
     return fm_loss_derivative(LOSSES[loss], prediction, y)
+
+
+# -- text files -------------------------------------------------------------------------
+
+TEXT_FORMATS = {"svmlight": FM_TEXT_SVMLIGHT, "libffm": FM_TEXT_LIBFFM}
+
+
+cdef cnp.ndarray _copy_out(const void *src, Py_ssize_t n, dtype):
+    cdef cnp.ndarray out = np.empty(n, dtype=dtype)
+    if n > 0:
+        memcpy(cnp.PyArray_DATA(out), src, <size_t>n * out.itemsize)
+    return out
+
+
+cdef class TextParser:
+    """Parses blocks of whole lines with fm_text_parse, one chunk per thread.
+
+    parse() returns the parts in file order as dicts of arrays (copies), or
+    raises TextLineError for the first malformed line of the block.
+    """
+    cdef fm_text_chunk *chunks
+    cdef int n_parts
+    cdef int format
+
+    def __cinit__(self, str format, int n_parts):
+        if format not in TEXT_FORMATS:
+            raise ValueError(f"format must be one of {sorted(TEXT_FORMATS)}, got {format!r}")
+        if n_parts < 1 or n_parts > 256:
+            raise ValueError(f"n_parts must be in [1, 256], got {n_parts}")
+        self.format = TEXT_FORMATS[format]
+        self.n_parts = n_parts
+        self.chunks = <fm_text_chunk *>calloc(n_parts, sizeof(fm_text_chunk))
+        if self.chunks == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        if self.chunks != NULL:
+            for p in range(self.n_parts):
+                fm_text_chunk_free(&self.chunks[p])
+            free(self.chunks)
+
+    def parse(self, const unsigned char[::1] block not None):
+        cdef const char *buf = NULL
+        cdef size_t n = block.shape[0]
+        cdef int status
+        cdef fm_text_chunk *c
+        cdef int64_t lines_before = 0
+        if n > 0:
+            buf = <const char *>&block[0]
+        with nogil:
+            status = fm_text_parse(buf, n, self.format, self.n_parts, self.chunks)
+        if status == FM_ERR_NOMEM:
+            raise MemoryError(fm_strerror(status).decode())
+        if status == FM_ERR_TEXT:
+            for p in range(self.n_parts):
+                c = &self.chunks[p]
+                if c.error_what != NULL:
+                    raise TextLineError(lines_before + c.error_line, c.error_what.decode(),
+                                        c.error_text.decode("utf-8", "replace"))
+                lines_before += c.n_lines
+        if status != FM_OK:
+            raise ValueError(fm_strerror(status).decode())
+        parts = []
+        for p in range(self.n_parts):
+            c = &self.chunks[p]
+            parts.append({
+                "n_lines": c.n_lines,
+                "indptr": _copy_out(c.indptr, c.n_rows + 1, np.int64),
+                "indices": _copy_out(c.indices, c.nnz, np.int64),
+                "values": _copy_out(c.values, c.nnz, np.float64),
+                "fields": (_copy_out(c.fields, c.nnz, np.int32)
+                           if self.format == FM_TEXT_LIBFFM else None),
+                "labels": _copy_out(c.labels, c.n_rows, np.float64),
+                "qids": _copy_out(c.qids, c.n_rows, np.int64) if c.has_qid else None,
+                "min_index": c.min_index,
+                "max_index": c.max_index,
+                "max_field": c.max_field,
+            })
+        return parts
+
+
+class TextLineError(ValueError):
+    """A malformed line: line (1-based, within the block), what, text."""
+
+    def __init__(self, line, what, text):
+        super().__init__(f"line {line}: {what}: {text!r}")
+        self.line = line
+        self.what = what
+        self.text = text

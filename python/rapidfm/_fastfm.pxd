@@ -1,4 +1,5 @@
-# Declarations of the C kernel library's public header (fastfm_core/include/fastfm.h).
+# Declarations of the C kernel library's public headers (fastfm_core/include/).
+from libc.stddef cimport size_t
 from libc.stdint cimport int32_t, int64_t, uint64_t
 
 
@@ -16,6 +17,7 @@ cdef extern from "fastfm.h" nogil:
         FM_ERR_UNSORTED
         FM_ERR_DUPLICATE
         FM_ERR_NONFINITE
+        FM_ERR_TEXT
 
     enum:
         FM_FLOAT32
@@ -83,3 +85,32 @@ cdef extern from "fastfm.h" nogil:
     double fm_loss_derivative(int loss, double prediction, double y)
     int fm_openmp_enabled()
     int fm_max_threads()
+
+
+cdef extern from "fastfm_text.h" nogil:
+    enum:
+        FM_TEXT_SVMLIGHT
+        FM_TEXT_LIBFFM
+
+    ctypedef struct fm_text_chunk:
+        int64_t n_rows
+        int64_t nnz
+        int64_t n_lines
+        int64_t *indptr
+        int64_t *indices
+        double *values
+        int32_t *fields
+        double *labels
+        int64_t *qids
+        int has_qid
+        int64_t min_index
+        int64_t max_index
+        int32_t max_field
+        int64_t error_line
+        const char *error_what
+        char error_text[96]
+
+    void fm_text_chunk_reset(fm_text_chunk *chunk)
+    void fm_text_chunk_free(fm_text_chunk *chunk)
+    int fm_text_parse(const char *buf, size_t len, int format, int n_parts,
+                      fm_text_chunk *chunks)

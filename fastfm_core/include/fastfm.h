@@ -54,7 +54,9 @@ typedef enum {
  * cache with int64 row pointers and int32 column indices is used as it is);
  * index_type is the type of indices; data has the model's real_type. data may
  * be NULL: every stored value is then 1 (one-hot data), and the kernels skip
- * loading values. */
+ * loading values. fm_sgd_epoch and fm_predict also take a block of rows of a
+ * bigger matrix: indptr then starts at that block's first offset, not 0, and
+ * indices / data are the bigger matrix's arrays. */
 typedef struct {
     int64_t n_rows;
     int64_t n_cols;

@@ -635,7 +635,7 @@ static int FM_NAME(fm_sgd_epoch_impl)(fm_model *m, const fm_csr *X, const double
         if (sync_every <= 0) {
             /* merge when the rows trained since the last merge cost about
              * 8x the merge itself (n_features rows of k+1 values) */
-            const int64_t nnz = (int64_t)c.indptr[n_rows];
+            const int64_t nnz = c.indptr[n_rows] - c.indptr[0];
             const int64_t per_row = nnz / n_rows > 0 ? nnz / n_rows : 1;
             sync_every = 8 * m->n_features / per_row;
             /* every merge is a barrier: a thread descheduled by another

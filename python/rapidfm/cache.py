@@ -34,7 +34,7 @@ import scipy.sparse as sp
 from rapidfm._validation import as_csr, check_dtype
 from rapidfm.textfiles import DataFileError, _name, iter_parsed_blocks
 
-__all__ = ["CacheError", "convert_to_cache", "open_cache", "save_cache"]
+__all__ = ["CacheError", "CacheWriter", "convert_to_cache", "open_cache", "save_cache"]
 
 FORMAT = "rapidfm-cache"
 VERSION = 1
@@ -81,14 +81,6 @@ class _ArrayStream:
         self.fh.close()
 
 
-def _write_array(folder, name, values):
-    stream = _ArrayStream(os.path.join(folder, f"{name}.npy"), values.dtype)
-    try:
-        stream.append(values)
-    finally:
-        stream.close()
-
-
 # -- the folder -------------------------------------------------------------------------
 
 def _is_cache(path):
@@ -116,31 +108,15 @@ def _install(tmp, path):
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _build(path, fill):
-    """Runs fill(tmp_folder) -> header dict, writes the header, installs the folder."""
-    path = os.path.abspath(os.fspath(path))
-    parent = os.path.dirname(path)
-    if not os.path.isdir(parent):
-        raise FileNotFoundError(f"cannot create the cache {path}: folder {parent} does not exist")
-    if os.path.lexists(path) and not (os.path.isdir(path) and _is_cache(path)):
-        # said before the work, not after converting gigabytes
-        raise FileExistsError(
-            f"{path} exists and is not a rapidfm cache: choose another path or remove it")
-    tmp = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(path)}.tmp.")
-    try:
-        header = fill(tmp)
-        header = {"format": FORMAT, "version": VERSION, **header}
-        with open(os.path.join(tmp, _HEADER), "w") as fh:
-            json.dump(header, fh, indent=1)
-            fh.write("\n")
-        for name in os.listdir(tmp):  # durable before the rename makes it visible
-            with open(os.path.join(tmp, name), "rb") as fh:
-                os.fsync(fh.fileno())
-        _install(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return path
+def _finish_folder(tmp, header):
+    """Writes the header and makes every file durable before a rename makes them visible."""
+    header = {"format": FORMAT, "version": VERSION, **header}
+    with open(os.path.join(tmp, _HEADER), "w") as fh:
+        json.dump(header, fh, indent=1)
+        fh.write("\n")
+    for name in os.listdir(tmp):
+        with open(os.path.join(tmp, name), "rb") as fh:
+            os.fsync(fh.fileno())
 
 
 def _array_entry(values_or_stream):
@@ -157,47 +133,143 @@ def save_cache(X, y, path, fields=None, dtype=np.float32):
     row are summed unless fields are given (libffm data keep one entry per field).
     The values are stored as `dtype` (float32 by default). Returns the absolute path.
     """
-    dtype = check_dtype(dtype)
-    if fields is None:
-        indptr, indices, data, n_features = as_csr(X, dtype, name="X")
-    else:
-        X = sp.csr_matrix(X)
-        indptr = np.asarray(X.indptr, dtype=np.int64)
-        indices, data, n_features = X.indices, np.asarray(X.data, dtype=dtype), X.shape[1]
-        fields = np.asarray(fields)
-        if fields.shape != (X.nnz,):
-            raise ValueError(f"fields must have one entry per stored value of X ({X.nnz}), "
-                             f"got shape {fields.shape}")
-        if fields.size and (fields.min() < 0 or fields.max() > _INT32_MAX):
-            raise ValueError("fields must be non-negative int32 numbers")
-        if indices.size and (indices.min() < 0 or indices.max() >= n_features):
-            raise ValueError(f"X has a column index outside [0, {n_features})")
-        if not np.isfinite(data).all():
-            raise ValueError("X contains NaN or infinity")
-    y = np.asarray(y, dtype=np.float64)
-    n_rows = indptr.size - 1
-    if y.shape != (n_rows,):
-        raise ValueError(f"y must have one entry per row of X ({n_rows}), got shape {y.shape}")
-    if not np.isfinite(y).all():
-        raise ValueError("y contains NaN or infinity")
-    index_dtype = np.int32 if n_features <= _INT32_MAX else np.int64
-    arrays = {"indptr": indptr.astype(np.int64, copy=False),
-              "indices": indices.astype(index_dtype, copy=False),
-              "data": data, "y": y}
-    if fields is not None:
-        arrays["fields"] = fields.astype(np.int32, copy=False)
+    shape = X.shape if sp.issparse(X) else np.shape(X)
+    if len(shape) != 2:
+        raise ValueError(f"X must be 2-D, got shape {shape}")
+    with CacheWriter(path, max(int(shape[1]), 1), dtype, fields is not None) as writer:
+        writer.source = "save_cache"
+        writer.append(X, y, fields)
+        if writer.n_rows == 0:
+            raise ValueError("X has no rows")
+    return writer.path
 
-    def fill(tmp):
-        for name, values in arrays.items():
-            _write_array(tmp, name, values)
+
+class CacheWriter:
+    """Builds a cache from blocks of rows, for data that never fits in memory at once::
+
+        with CacheWriter("big.cache", n_features=10**6) as writer:
+            for X_block, y_block in blocks:
+                writer.append(X_block, y_block)
+
+    The cache appears at `path` when the with-block ends without an exception (a
+    failure leaves nothing behind). X blocks are any sparse or dense matrices with
+    n_features columns (validated as for fit); with_fields=True caches libffm data:
+    append(X, y, fields). Values are stored as `dtype` (float32 by default).
+    """
+
+    def __init__(self, path, n_features, dtype=np.float32, with_fields=False):
+        self.path = os.path.abspath(os.fspath(path))
+        self.n_features = int(n_features)
+        if self.n_features < 1:
+            raise ValueError(f"n_features must be >= 1, got {n_features}")
+        self.dtype = check_dtype(dtype)
+        self.with_fields = bool(with_fields)
+        self.source = "CacheWriter"
+        self._tmp = None
+        self._streams = None
+        self._max_field = -1
+
+    def __enter__(self):
+        parent = os.path.dirname(self.path)
+        if not os.path.isdir(parent):
+            raise FileNotFoundError(
+                f"cannot create the cache {self.path}: folder {parent} does not exist")
+        if os.path.lexists(self.path) and not (os.path.isdir(self.path)
+                                               and _is_cache(self.path)):
+            raise FileExistsError(f"{self.path} exists and is not a rapidfm cache: "
+                                  "choose another path or remove it")
+        self._tmp = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(self.path)}.tmp.")
+        index_dtype = np.int32 if self.n_features <= _INT32_MAX else np.int64
+        dtypes = {"indptr": np.int64, "indices": index_dtype, "data": self.dtype,
+                  "y": np.float64}
+        if self.with_fields:
+            dtypes["fields"] = np.int32
+        self._streams = {name: _ArrayStream(os.path.join(self._tmp, f"{name}.npy"), dt)
+                         for name, dt in dtypes.items()}
+        self._streams["indptr"].append(np.zeros(1, np.int64))
+        return self
+
+    @property
+    def n_rows(self):
+        return self._streams["y"].length
+
+    @property
+    def nnz(self):
+        return self._streams["data"].length
+
+    def append_arrays(self, indptr, indices, data, y, fields=None):
+        """Appends rows given as trusted CSR arrays (indptr from 0, in-range indices)."""
+        if fields is not None:
+            fields = np.asarray(fields)
+            if fields.size:
+                self._max_field = max(self._max_field, int(fields.max()))
+        offset = self.nnz
+        self._streams["indptr"].append(np.asarray(indptr[1:], dtype=np.int64) + offset)
+        self._streams["indices"].append(indices)
+        self._streams["data"].append(data)
+        self._streams["y"].append(y)
+        if self.with_fields:
+            self._streams["fields"].append(fields)
+
+    def append(self, X, y, fields=None):
+        """Appends the rows of X (validated: finite values, indices in range) and y."""
+        if self.with_fields != (fields is not None):
+            raise ValueError("fields must be given for every block exactly when "
+                             "with_fields=True")
+        if fields is None:
+            indptr, indices, data, _ = as_csr(X, self.dtype, n_features=self.n_features,
+                                              name="X", owner="the cache")
+        else:
+            X = sp.csr_matrix(X)
+            if X.shape[1] != self.n_features:
+                raise ValueError(f"X has {X.shape[1]} features, the cache {self.n_features}")
+            indptr, indices = np.asarray(X.indptr, np.int64), X.indices
+            data = np.asarray(X.data, dtype=self.dtype)
+            fields = np.asarray(fields)
+            if fields.shape != (X.nnz,):
+                raise ValueError(f"fields must have one entry per stored value of X "
+                                 f"({X.nnz}), got shape {fields.shape}")
+            if fields.size and (fields.min() < 0 or fields.max() > _INT32_MAX):
+                raise ValueError("fields must be non-negative int32 numbers")
+            if indices.size and (indices.min() < 0 or indices.max() >= self.n_features):
+                raise ValueError(f"X has a column index outside [0, {self.n_features})")
+            if not np.isfinite(data).all():
+                raise ValueError("X contains NaN or infinity")
+        y = np.asarray(y, dtype=np.float64)
+        if y.shape != (indptr.size - 1,):
+            raise ValueError(f"y must have one entry per row of X ({indptr.size - 1}), "
+                             f"got shape {y.shape}")
+        if not np.isfinite(y).all():
+            raise ValueError("y contains NaN or infinity")
+        self.append_arrays(indptr - indptr[0], indices[indptr[0]:indptr[-1]],
+                           data[indptr[0]:indptr[-1]], y, fields)
+
+    def _header(self):
         return {
-            "n_rows": int(n_rows), "n_features": int(n_features), "nnz": int(indptr[-1]),
-            "n_fields": None if fields is None else int(fields.max(initial=-1)) + 1,
-            "arrays": {name: _array_entry(v) for name, v in arrays.items()},
-            "source": "save_cache",
+            "n_rows": int(self.n_rows), "n_features": self.n_features, "nnz": int(self.nnz),
+            "n_fields": self._max_field + 1 if self.with_fields else None,
+            "arrays": {name: _array_entry(s) for name, s in self._streams.items()},
+            "source": self.source,
         }
 
-    return _build(path, fill)
+    def _finish(self, tmp):
+        """Hook run on the complete folder before it is installed (convert_to_cache)."""
+
+    def __exit__(self, exc_type, exc, tb):
+        tmp, self._tmp = self._tmp, None
+        try:
+            for stream in self._streams.values():
+                stream.close()
+            if exc_type is None:
+                self._finish(tmp)
+                _finish_folder(tmp, self._header())
+                _install(tmp, self.path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        if exc_type is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return False
 
 
 def convert_to_cache(source, path, fmt="svmlight", n_features=None, zero_based="auto",
@@ -218,75 +290,61 @@ def convert_to_cache(source, path, fmt="svmlight", n_features=None, zero_based="
     if fmt == "libffm":
         zero_based = True
     name = _name(source)
-    wide = n_features is not None and int(n_features) > _INT32_MAX
-
-    def fill(tmp):
-        streams = {
-            "indptr": _ArrayStream(os.path.join(tmp, "indptr.npy"), np.int64),
-            "indices": _ArrayStream(os.path.join(tmp, "indices.npy"),
-                                    np.int64 if wide else np.int32),
-            "data": _ArrayStream(os.path.join(tmp, "data.npy"), dtype),
-            "y": _ArrayStream(os.path.join(tmp, "y.npy"), np.float64),
-        }
-        if fmt == "libffm":
-            streams["fields"] = _ArrayStream(os.path.join(tmp, "fields.npy"), np.int32)
-        try:
-            streams["indptr"].append(np.zeros(1, np.int64))
-            nnz = 0
-            min_index = max_index = max_field = -1
-            for parts in iter_parsed_blocks(source, fmt, n_jobs):
-                for p in parts:
-                    if p["labels"].size == 0:
-                        continue
-                    if not wide and p["max_index"] > _INT32_MAX:
-                        raise DataFileError(
-                            name, None, f"has feature index {p['max_index']}: pass n_features "
-                            "to store int64 indices")
-                    streams["indptr"].append(p["indptr"][1:] + nnz)
-                    nnz += int(p["indptr"][-1])
-                    streams["indices"].append(p["indices"])
-                    streams["data"].append(p["values"])
-                    streams["y"].append(p["labels"])
-                    if fmt == "libffm":
-                        streams["fields"].append(p["fields"])
-                    if p["min_index"] >= 0:
-                        min_index = p["min_index"] if min_index < 0 else min(min_index,
-                                                                             p["min_index"])
-                    max_index = max(max_index, p["max_index"])
-                    max_field = max(max_field, p["max_field"])
-                if progress is not None:
-                    progress(streams["y"].length, streams["data"].length)
-        finally:
-            for stream in streams.values():
-                stream.close()
-        n_rows = streams["y"].length
-        if n_rows == 0:
+    # the width is known only at the end: start with the widest the indices allow
+    limit = _INT32_MAX if n_features is None else int(n_features)
+    writer = _ConvertingWriter(path, max(limit, 1), dtype, fmt == "libffm")
+    with writer:
+        for parts in iter_parsed_blocks(source, fmt, n_jobs):
+            for p in parts:
+                if p["labels"].size == 0:
+                    continue
+                if p["max_index"] > _INT32_MAX and limit <= _INT32_MAX:
+                    raise DataFileError(name, None, f"has feature index {p['max_index']}: "
+                                        "pass n_features to store int64 indices")
+                writer.append_arrays(p["indptr"], p["indices"], p["values"], p["labels"],
+                                     p["fields"])
+                writer.see_indices(p["min_index"], p["max_index"])
+            if progress is not None:
+                progress(writer.n_rows, writer.nnz)
+        if writer.n_rows == 0:
             raise DataFileError(name, None, "contains no data lines")
-        shift = 1 if zero_based is False or (zero_based == "auto" and min_index > 0) else 0
-        if shift:
-            if min_index == 0:
-                raise DataFileError(name, None, "has feature index 0, but zero_based=False "
-                                    "(one-based): convert it with zero_based=True")
+        shift = 1 if zero_based is False or (zero_based == "auto" and writer.min_index > 0) \
+            else 0
+        if shift and writer.min_index == 0:
+            raise DataFileError(name, None, "has feature index 0, but zero_based=False "
+                                "(one-based): convert it with zero_based=True")
+        needed = writer.max_index + 1 - shift
+        width = needed if n_features is None else int(n_features)
+        if width < needed:
+            raise DataFileError(name, None, f"has feature index {writer.max_index - shift}, "
+                                f"but n_features={width}: it needs n_features >= {needed}")
+        writer.n_features = max(width, 1)
+        writer.shift = shift
+        writer.source = {"file": name, "format": fmt, "one_based": bool(shift)}
+    return writer.path
+
+
+class _ConvertingWriter(CacheWriter):
+    """A CacheWriter that tracks the index range and shifts one-based indices at the end."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.min_index = self.max_index = -1
+        self.shift = 0
+
+    def see_indices(self, low, high):
+        if low >= 0:
+            self.min_index = low if self.min_index < 0 else min(self.min_index, low)
+        self.max_index = max(self.max_index, high)
+
+    def _finish(self, tmp):
+        if self.shift:
             indices = np.load(os.path.join(tmp, "indices.npy"), mmap_mode="r+")
             step = 1 << 24
-            for start in range(0, indices.size, step):  # bounded memory, in place
+            for start in range(0, indices.size, step):  # in place, bounded memory
                 indices[start:start + step] -= 1
             indices.flush()
             del indices
-            max_index -= 1
-        needed = max_index + 1
-        width = needed if n_features is None else int(n_features)
-        if width < needed:
-            raise DataFileError(name, None, f"has feature index {max_index}, but "
-                                f"n_features={width}: it needs n_features >= {needed}")
-        return {
-            "n_rows": int(n_rows), "n_features": int(width), "nnz": int(nnz),
-            "n_fields": max_field + 1 if fmt == "libffm" else None,
-            "arrays": {k: _array_entry(s) for k, s in streams.items()},
-            "source": {"file": name, "format": fmt, "one_based": bool(shift)},
-        }
-
-    return _build(path, fill)
 
 
 def _read_header(path):

@@ -204,7 +204,7 @@ def check_y(y, n_rows, numeric=True, owner="this estimator"):
             )
         if not (np.issubdtype(y.dtype, np.number) or y.dtype == np.bool_):
             raise ValueError(f"y must hold real numbers for regression, got dtype {y.dtype}")
-        y = y.astype(np.float64)
+        y = y.astype(np.float64, copy=False)  # a memory-mapped y is used as it is
     if y.dtype.kind == "f" and not np.isfinite(y).all():
         first = int(np.argmax(~np.isfinite(y)))
         raise ValueError(f"y contains NaN or infinity (first at index {first})")

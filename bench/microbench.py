@@ -26,8 +26,8 @@ sum of a 512 MiB array, one thread) and random-access cost from bench/memlat.c
 here with `cc -O2`; skipped without a compiler), turned into a floor in ns per
 nonzero for the largest-model points, next to the measured values.
 
-    python bench/microbench.py                  # --grid quick: a few minutes
-    python bench/microbench.py --grid full      # every point (about 20-30 minutes)
+    python bench/microbench.py                  # --grid quick: about 3 minutes on 2 cores
+    python bench/microbench.py --grid full      # every point (about 15 minutes on 2 cores)
     python bench/microbench.py --k 8 --features 100000 --nnz-per-row 10   # one slice
 
 Writes bench/results/microbench.json and .md, and PNG plots when matplotlib is

@@ -4,7 +4,7 @@
 #
 #   bash bench/run_all.sh           # quick: about 10 minutes on 2 cores
 #   bash bench/run_all.sh --full    # microbench --grid full and the NumPy loop on every
-#                                   # training row of compare.py (about 40 minutes)
+#                                   # training row of compare.py (about 30 minutes)
 #
 # Environment: PYTHON (default python), RAPIDFM_DATA (MovieLens / a9a, default
 # ../shared/data), LIBFM_BIN, LIBFFM_TRAIN, XLEARN_TRAIN (external solvers, optional).

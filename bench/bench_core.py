@@ -10,7 +10,7 @@ epoch. The plain C loop (bench/plain_sgd.c, the textbook per-sample update) runs
 on the same arrays in the same process tree, in storage order and shuffled, so
 ratios come from one run on one machine state.
 
-    python bench/bench_core.py              # full run (about 2-3 minutes on 2 cores)
+    python bench/bench_core.py              # full run (about 30 s on 2 cores)
     python bench/bench_core.py --rows 200000 --epochs 3   # quick look
 Writes bench/results/core.json and prints a markdown table.
 """

@@ -1,0 +1,67 @@
+"""The benchmark scripts run end to end on tiny settings and write the report they document.
+
+Benchmarks report speed; nothing here asserts a timing. The one behaviour checked is
+that rapidfm and the independent textbook NumPy loop in bench/compare.py, trained on the
+same rows with the same settings, reach about the same test RMSE.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+EXTERNAL = {"libfm": "LIBFM_BIN", "libffm": "LIBFFM_TRAIN", "xlearn-cli": "XLEARN_TRAIN"}
+
+
+def run_script(name, tmp_path, *args):
+    out = tmp_path / f"{name}.json"
+    # without the external solvers' variables, whatever the caller's shell has set
+    env = {k: v for k, v in os.environ.items() if k not in EXTERNAL.values()}
+    subprocess.run([sys.executable, str(REPO / "bench" / f"{name}.py"), *args, "--no-plots",
+                    "--out", str(out)], check=True, capture_output=True, text=True, env=env,
+                   cwd=tmp_path)
+    assert out.with_suffix(".md").read_text().startswith(f"## {name}")
+    return json.loads(out.read_text())
+
+
+def test_microbench_reports_every_point(tmp_path):
+    report = run_script("microbench", tmp_path, "--k", "4,8", "--nnz-per-row", "2",
+                        "--features", "1000", "--dtypes", "float32,float64", "--threads", "1",
+                        "--nnz-total", "20000", "--repeats", "2", "--no-roofline",
+                        "--check-point", "1000,2,4")
+    points = report["points"]
+    assert sorted((p["k"], p["dtype"]) for p in points) == [
+        (4, "float32"), (4, "float64"), (8, "float32"), (8, "float64")]
+    for p in points:
+        for op in ("epoch", "predict"):
+            s = p[op]["ns_per_nnz"]
+            assert 0 < s["min"] <= s["median"] <= s["max"]
+            assert p[op]["rows_per_s"]["median"] > 0
+        assert p["epoch"]["mode"] == "serial"
+    assert set(report["estimator_check"]["threads"]) == {"1"}
+
+
+def test_compare_runs_contenders_and_numpy_loop_agrees(tmp_path):
+    report = run_script("compare", tmp_path, "--datasets", "planted", "--rows", "8000",
+                        "--planted-values", "200", "--numpy-rows", "4000", "--epochs", "3",
+                        "--contenders", "rapidfm,numpy,libfm,libffm,xlearn-cli,fastfm")
+    ds = report["datasets"]["planted"]
+    runs = {r["contender"]: r for r in ds["runs"]}
+    for name in ("rapidfm-1t", "numpy-loop", "rapidfm-1t-sub"):
+        r = runs[name]
+        assert r["status"] == "ok", r
+        assert r["seconds_per_epoch"] > 0 and r["ns_per_nonzero"] > 0
+        assert len(r["curve"]) == r["epochs"] == 3
+    numpy_loop, same_rows = runs["numpy-loop"], runs["rapidfm-1t-sub"]
+    assert numpy_loop["extrapolated"] and numpy_loop["train_rows"] == same_rows["train_rows"]
+    # both learn (well below the best constant) and agree on the same rows
+    for r in (numpy_loop, same_rows):
+        assert r["test_metric"] < 0.95 * ds["constant_metric"]
+    assert abs(same_rows["test_metric"] - numpy_loop["test_metric"]) < 0.05 * numpy_loop[
+        "test_metric"]
+    for name, var in EXTERNAL.items():
+        assert runs[name]["status"] == "skipped" and var in runs[name]["reason"]
+    if runs["fastfm"]["status"] == "skipped":
+        assert "fastFM" in runs["fastfm"]["reason"]

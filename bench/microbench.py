@@ -98,8 +98,10 @@ def make_data(n_rows, nnz_per_row, n_features, zipf, seed):
     data = make_planted_fm(n_samples=n_rows, n_fields=nnz_per_row, field_cardinality=cards,
                            n_factors=1, zipf_exponent=zipf, random_state=seed)
     X = data.X
-    indptr = np.ascontiguousarray(X.indptr, dtype=np.int64 if X.nnz >= 2**31 else np.int32)
-    indices = np.ascontiguousarray(X.indices, dtype=indptr.dtype)
+    # the kernel takes int64 row pointers and int32 (or, past 2^31 columns, int64) indices
+    indptr = np.ascontiguousarray(X.indptr, dtype=np.int64)
+    indices = np.ascontiguousarray(X.indices,
+                                   dtype=np.int64 if X.shape[1] >= 2**31 else np.int32)
     return indptr, indices, np.ascontiguousarray(data.y, dtype=np.float64)
 
 
@@ -177,7 +179,7 @@ def estimator_check(n_features, nnz_per_row, k, nnz_total, threads_list, repeats
     data = make_planted_fm(n_samples=n_rows, n_fields=nnz_per_row, field_cardinality=cards,
                            n_factors=1, zipf_exponent=zipf, random_state=seed)
     X, y = data.X, data.y
-    indptr, indices = X.indptr.astype(np.int32), X.indices.astype(np.int32)
+    indptr, indices = X.indptr.astype(np.int64), X.indices.astype(np.int32)
     out = {"n_features": n_features, "nnz_per_row": nnz_per_row, "k": k, "dtype": "float32",
            "n_rows": n_rows, "nnz": int(X.nnz), "threads": {}}
     for t in threads_list:

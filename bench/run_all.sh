@@ -71,6 +71,8 @@ step() {
 step microbench "$PY" bench/microbench.py ${micro_args[@]+"${micro_args[@]}"}
 step compare "$PY" bench/compare.py ${compare_args[@]+"${compare_args[@]}"}
 step bench_core "$PY" bench/bench_core.py
+step readers "$PY" bench/bench_readers.py
+step out_of_core "$PY" bench/bench_out_of_core.py --gib 4 --memory-limit-gib 1
 if command -v "${CC:-cc}" >/dev/null; then
     step w0_contention bash bench/w0_contention.sh
 else

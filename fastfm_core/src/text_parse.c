@@ -89,13 +89,18 @@ static const char *parse_real(const char *s, const char *end, double *out)
         return s;
     }
     {
-        char text[128];
+        /* strtod needs a terminated copy; a number longer than the stack
+         * buffer (an exact decimal expansion runs to hundreds of digits) is
+         * still a number, so it gets a heap one */
+        char small[128], *text = small;
         const size_t n = (size_t)(s - start);
-        if (n >= sizeof text)
+        if (n >= sizeof small && !(text = malloc(n + 1)))
             return NULL;
         memcpy(text, start, n);
         text[n] = '\0';
         *out = strtod(text, NULL);
+        if (text != small)
+            free(text);
         return s;
     }
 }

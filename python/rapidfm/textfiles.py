@@ -73,13 +73,16 @@ def open_data_file(source):
     return raw
 
 
-def iter_parsed_blocks(source, fmt, n_jobs=None, block_bytes=BLOCK_BYTES):
+def iter_parsed_blocks(source, fmt, n_jobs=None, block_bytes=None):
     """Parses a text data file block by block, never holding more than about two
     blocks of text: yields the parts of each block (dicts of arrays, file order).
+    block_bytes defaults to the module's BLOCK_BYTES, read at call time.
 
     Raises DataFileError with the line number (in the whole file) of the first
     malformed line.
     """
+    if block_bytes is None:  # looked up now, not at import, so that it can be changed
+        block_bytes = BLOCK_BYTES
     parser = _core.TextParser(fmt, max(1, min(256, effective_n_threads(n_jobs))))
     name = _name(source)
     fh = open_data_file(source)
@@ -178,8 +181,8 @@ def _collect(source, fmt, dtype, n_jobs):
 def _to_csr(source, indptr, indices, values, n_features, shift, max_index):
     """The CSR matrix, with int32 index arrays when they fit (as scipy and scikit-learn)."""
     name = _name(source)
-    if shift:
-        if indices.size and indices.min() == 0:
+    if shift and indices.size:  # a file of labels only has nothing to shift
+        if indices.min() == 0:
             row = int(np.searchsorted(indptr, int(np.argmax(indices == 0)), side="right")) - 1
             raise DataFileError(
                 name, None,
@@ -221,9 +224,8 @@ def load_svmlight(path, n_features=None, dtype=np.float32, zero_based="auto", qu
     dtype = check_dtype(dtype)
     indptr, indices, values, _, y, qids, min_index, max_index, _ = _collect(
         path, "svmlight", dtype, n_jobs)
-    shift = _zero_based_shift(zero_based, min_index) if min_index >= 0 else 0
-    if zero_based is False:
-        shift = 1
+    # checked even when no line has an item (min_index -1)
+    shift = _zero_based_shift(zero_based, max(min_index, 0))
     X = _to_csr(path, indptr, indices, values, n_features, shift, max_index)
     if query_id:
         return X, y, qids if qids is not None else np.full(y.size, -1, np.int64)
@@ -311,7 +313,7 @@ def _rows_text(X, y, zero_based, fields=None, comment=None, query_id=None):
             out = []
             for r in range(start, stop):
                 head = labels[r]
-                if query_id is not None:
+                if query_id is not None and query_id[r] >= 0:  # -1: no qid (as loaded)
                     head += f" qid:{int(query_id[r])}"
                 row = items[X.indptr[r] - b:X.indptr[r + 1] - b]
                 out.append(" ".join([head] + row) if row else head)
@@ -325,7 +327,9 @@ def dump_svmlight(X, y, path, zero_based=True, comment=None, query_id=None):
 
     Values are written as the shortest text that reads back to the same double, so
     load_svmlight(dump_svmlight(X)) gives X back exactly. zero_based=False numbers
-    features from 1 (libsvm's convention); libFM files are zero-based.
+    features from 1 (libsvm's convention); libFM files are zero-based. query_id: a qid
+    per row, written as ``qid:Q``; a negative one (-1, what load_svmlight gives for a line
+    without qid) writes no qid token.
     """
     if query_id is not None and np.asarray(query_id).shape != (np.asarray(y).shape[0],):
         raise ValueError("query_id must have one entry per row")

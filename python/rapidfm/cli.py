@@ -1,4 +1,10 @@
-"""The `rapidfm` command line. Exit codes: 0 ok, 1 failure, 2 bad usage."""
+"""The `rapidfm` command line. Exit codes: 0 ok, 1 failure, 2 bad usage.
+
+Subcommands: demo (below), train / predict / convert (rapidfm._cli_commands) and
+libfm (rapidfm._libfm_cli, libFM's own single-dash flags, parsed outside argparse).
+Runtime failures print one line, ``rapidfm: error: ...``, and exit with 1; usage
+errors print the usage and exit with 2.
+"""
 
 import argparse
 import sys
@@ -125,32 +131,225 @@ def _run_demo(args):
     return 0
 
 
+def _nonnegative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
+    return value
+
+
+def _fraction(text):
+    value = _positive_float(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be < 1")
+    return value
+
+
+_EXIT_CODES = "Exit codes: 0 ok, 1 failure (one line: rapidfm: error: ...), 2 bad usage."
+_DATA_NOTE = (
+    "Data files: libsvm/libFM or libffm text (plain, gzip or bzip2) or a cache folder "
+    "made by `rapidfm convert`. Reports go to stderr; data (predictions) to files or stdout."
+)
+
+
+def _add_data_options(p, formats=("auto", "svmlight", "libffm", "cache"), threads_default=-1):
+    p.add_argument("--format", choices=formats, default="auto",
+                   help="data format (default auto: a folder is a cache, field:index:value "
+                        "items are libffm, else svmlight)")
+    p.add_argument("--zero-based", choices=("auto", "yes", "no"), default="auto",
+                   help="feature numbering of text files (default auto: a file without index "
+                        "0 is one-based)")
+    p.add_argument("--threads", type=_threads, default=threads_default,
+                   help=f"threads, -1 for all cores (default {threads_default})")
+
+
+def _add_progress_options(p):
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--progress", action="store_true",
+                       help="show the progress line even when stderr is not a terminal")
+    group.add_argument("--quiet", action="store_true",
+                       help="print nothing but errors (no progress line, no summary)")
+
+
+def _add_train(subparsers):
+    p = subparsers.add_parser(
+        "train", help="train a model on a data file or cache and save it", epilog=_EXIT_CODES,
+        description="Trains FMRegressor or FMClassifier on DATA and saves the model to "
+                    "--model (atomically; load it with rapidfm.load or `rapidfm predict`). "
+                    + _DATA_NOTE,
+    )
+    p.add_argument("data", metavar="DATA", help="training data: text file or cache folder")
+    p.add_argument("--model", required=True, metavar="OUT", help="model file to write")
+    p.add_argument("--task", choices=("regression", "classification"), default="regression",
+                   help="squared loss, or logistic loss on two label values "
+                        "(default regression)")
+    _add_data_options(p)
+    p.add_argument("--n-features", type=_positive_int, default=None,
+                   help="number of features (default: largest index + 1); leave room for "
+                        "features that only later files have")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                   help="parameter type (default float32)")
+    p.add_argument("--factors", type=_nonnegative_int, default=8,
+                   help="k, rank of the pairwise interactions (default 8; 0: linear)")
+    p.add_argument("--epochs", type=_positive_int, default=20, help="epochs (default 20)")
+    p.add_argument("--learning-rate", type=_positive_float, default=0.01,
+                   help="SGD step (default 0.01)")
+    p.add_argument("--schedule", choices=("constant", "invscaling"), default="constant",
+                   help="learning-rate schedule (default constant)")
+    p.add_argument("--reg", type=_nonnegative_float, default=None,
+                   help="L2 strength on w and V (sets --reg-linear and --reg-factors)")
+    p.add_argument("--reg-bias", type=_nonnegative_float, default=0.0,
+                   help="L2 strength on w0 (default 0)")
+    p.add_argument("--reg-linear", type=_nonnegative_float, default=None,
+                   help="L2 strength on w (default 0)")
+    p.add_argument("--reg-factors", type=_nonnegative_float, default=None,
+                   help="L2 strength on V (default 0)")
+    p.add_argument("--init-std", type=_nonnegative_float, default=0.1,
+                   help="standard deviation of the initial V (default 0.1)")
+    p.add_argument("--seed", type=_nonnegative_int, default=None,
+                   help="random seed (default: drawn, and printed in the summary)")
+    p.add_argument("--validation", metavar="FILE", default=None,
+                   help="validation data: its loss is reported every epoch, training stops "
+                        "after --patience epochs without improvement and the best epoch is "
+                        "kept")
+    p.add_argument("--early-stopping", action="store_true",
+                   help="without --validation: hold out --validation-fraction of DATA and "
+                        "stop as with --validation")
+    p.add_argument("--validation-fraction", type=_fraction, default=0.1,
+                   help="share held out by --early-stopping (default 0.1)")
+    p.add_argument("--patience", type=_positive_int, default=5,
+                   help="epochs without improvement before stopping (default 5)")
+    p.add_argument("--block-rows", type=_positive_int, default=None,
+                   help="shuffle blocks of this many rows instead of all rows: reads a "
+                        "cache larger than memory block by block")
+    _add_progress_options(p)
+    p.set_defaults(run=_run("run_train"))
+
+
+def _add_predict(subparsers):
+    p = subparsers.add_parser(
+        "predict", help="write the predictions of a saved model for a data file",
+        epilog=_EXIT_CODES,
+        description="Writes one prediction per row of DATA: the value (regression) or the "
+                    "probability of the positive class, classes_[1] (classification). "
+                    + _DATA_NOTE,
+    )
+    p.add_argument("model", metavar="MODEL", help="model file written by `rapidfm train`")
+    p.add_argument("data", metavar="DATA", help="data to predict: text file or cache folder")
+    p.add_argument("--out", default="-", metavar="FILE",
+                   help="output file, '-' for stdout (default)")
+    p.add_argument("--labels", action="store_true",
+                   help="classification: write the predicted labels instead of probabilities")
+    p.add_argument("--metrics", action="store_true",
+                   help="report RMSE and MAE, or log-loss and accuracy, against DATA's labels "
+                        "(on stderr)")
+    _add_data_options(p)
+    p.set_defaults(run=_run("run_predict"), quiet=False)
+
+
+def _add_convert(subparsers):
+    p = subparsers.add_parser(
+        "convert", help="convert a text data file into a memory-mapped cache folder",
+        epilog=_EXIT_CODES,
+        description="Streams TEXT into a cache folder CACHE (never holding the file in "
+                    "memory) that train and predict open memory-mapped.",
+    )
+    p.add_argument("text", metavar="TEXT", help="libsvm/libFM or libffm text file")
+    p.add_argument("cache", metavar="CACHE", help="cache folder to write (an older cache is "
+                                                  "replaced)")
+    _add_data_options(p, formats=("auto", "svmlight", "libffm"))
+    p.add_argument("--n-features", type=_positive_int, default=None,
+                   help="number of features (default: largest index + 1)")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                   help="type of the stored values (default float32)")
+    _add_progress_options(p)
+    p.set_defaults(run=_run("run_convert"))
+
+
+def _add_libfm(subparsers):
+    # listed for `rapidfm --help`; main() hands the arguments to _libfm_cli itself
+    # because argparse cannot take libFM's single-dash long flags
+    subparsers.add_parser(
+        "libfm", add_help=False,
+        help="libFM's command line (-task -train -test -dim -iter -method sgd ...); "
+             "`rapidfm libfm -help` lists the flags",
+    )
+
+
+def _run(name):
+    def run(args):
+        from rapidfm import _cli_commands
+
+        return getattr(_cli_commands, name)(args)
+
+    return run
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
-        prog="rapidfm", description="Factorization Machines on large sparse data."
+        prog="rapidfm", description="Factorization Machines on large sparse data.",
+        epilog=_EXIT_CODES,
     )
     parser.add_argument("--version", action="store_true", help="print the version and build")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_train(subparsers)
+    _add_predict(subparsers)
+    _add_convert(subparsers)
+    _add_libfm(subparsers)
     _add_demo(subparsers)
     return parser
 
 
-def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)  # exits with 2 on bad usage
-    if args.version:
-        import rapidfm
+def _one_line(exc):
+    """The message of a runtime failure, on one line."""
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        text = f"{exc.filename}: {exc.strerror}"
+    else:
+        text = str(exc) or type(exc).__name__
+    if isinstance(exc, MemoryError):
+        text = f"out of memory ({text})"
+    return " ".join(text.split())
 
-        print(f"rapidfm {rapidfm.__version__} (OpenMP: {rapidfm.openmp_enabled()})")
-        return 0
-    if args.command is None:
-        parser.print_help(sys.stderr)
-        return 2
+
+def main(argv=None):
+    from rapidfm._cli_commands import UsageError
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["libfm"]:
+        command = "libfm"
+        from rapidfm import _libfm_cli
+
+        def run(_args):
+            return _libfm_cli.run(argv[1:])
+
+        parser = None
+    else:
+        parser = build_parser()
+        args = parser.parse_args(argv)  # exits with 2 on bad usage
+        if args.version:
+            import rapidfm
+
+            print(f"rapidfm {rapidfm.__version__} (OpenMP: {rapidfm.openmp_enabled()})")
+            return 0
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return 2
+        command = args.command
+        run = args.run
     try:
-        return args.run(args)
-    except (ValueError, TypeError, OSError, FloatingPointError) as exc:
-        print(f"rapidfm {args.command}: error: {exc}", file=sys.stderr)
+        return run(None if parser is None else args)
+    except UsageError as exc:
+        hint = "rapidfm libfm -help" if command == "libfm" else f"rapidfm {command} --help"
+        print(f"rapidfm {command}: error: {exc} (see {hint})", file=sys.stderr)
+        return 2
+    except (ValueError, TypeError, OSError, FloatingPointError, MemoryError) as exc:
+        # DataFileError, CacheError, ModelFileError, LibFMModelError (ValueErrors),
+        # DivergenceError (a FloatingPointError), missing files: one line, no traceback
+        print(f"rapidfm: error: {_one_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("rapidfm: interrupted", file=sys.stderr)
         return 1

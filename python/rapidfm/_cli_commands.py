@@ -1,0 +1,364 @@
+"""`rapidfm train`, `rapidfm predict` and `rapidfm convert`: what they run.
+
+Conventions shared by the three commands (and stated in their --help):
+
+- Human-readable reports (summaries, metrics, progress) go to stderr; data (the
+  predictions of ``predict --out -``) go to stdout, so ``rapidfm predict m d > p``
+  captures nothing but predictions.
+- Data files: libsvm / libFM text (``--format svmlight``), libffm text (``libffm``;
+  the fields are read and ignored, as an FM has no fields) or a cache folder
+  written by ``rapidfm convert`` (``cache``). ``auto`` picks ``cache`` for a folder
+  and otherwise looks at the first data line: ``field:index:value`` items mean
+  libffm.
+- Feature numbering (``--zero-based auto|yes|no``): ``auto`` reads a file without
+  index 0 as one-based, like scikit-learn. The decision made for the training
+  file is applied to the validation file and stored in the model
+  (``data_one_based_``), so ``predict`` numbers its file the same way; an
+  ``auto`` guess per file could shift a test file that happens to lack feature 0.
+"""
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from rapidfm._progress import ConvertProgress, EpochProgress, progress_enabled
+
+ZERO_BASED = {"auto": "auto", "yes": True, "no": False}
+DTYPES = {"float32": np.float32, "float64": np.float64}
+_SNIFF_BYTES = 1 << 16
+
+
+class UsageError(Exception):
+    """Arguments that parse but do not fit together: exit code 2, like argparse's errors."""
+
+
+@dataclass
+class DataSet:
+    X: object  # CSR matrix (memory-mapped arrays for a cache)
+    y: np.ndarray
+    fmt: str  # "svmlight", "libffm" or "cache"
+    one_based: object  # True / False, or None when unknown (a cache without the record)
+    seconds: float
+
+
+def check_output(path, what):
+    """Fail before hours of training, not after, when an output file cannot be written
+    where asked: a folder in its place or a missing parent folder."""
+    if path is None or path == "-":
+        return
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{what} {path} is a folder, not a file")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise FileNotFoundError(f"{what} {path}: folder {parent} does not exist")
+
+
+def sniff_format(path):
+    """"cache" for a folder; "libffm" when the first data item is field:index:value;
+    else "svmlight"."""
+    from rapidfm.textfiles import open_data_file
+
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        return "cache"
+    fh = open_data_file(path)  # plain, gzip or bzip2
+    try:
+        head = fh.read(_SNIFF_BYTES)
+    finally:
+        fh.close()
+    lines = head.split(b"\n")
+    if len(head) == _SNIFF_BYTES and len(lines) > 1:
+        lines.pop()  # cut off mid-line
+    for line in lines:
+        items = [t for t in line.split(b"#", 1)[0].split()[1:] if not t.startswith(b"qid:")]
+        if items:
+            return "libffm" if items[0].count(b":") == 2 else "svmlight"
+    return "svmlight"  # no data line: the reader reports that with the file name
+
+
+def _cache_one_based(path):
+    """The numbering of the text file a cache was converted from, when it says."""
+    try:
+        with open(os.path.join(path, "header.json")) as fh:
+            source = json.load(fh).get("source")
+        value = source.get("one_based") if isinstance(source, dict) else None
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, bool) else None
+
+
+def with_width(X, n_features):
+    """X with n_features columns (>= its own), sharing its arrays: a memory-mapped
+    cache stays mapped (scipy's constructor would copy mixed index dtypes)."""
+    if n_features is None or n_features == X.shape[1]:
+        return X
+    wider = sp.csr_matrix((X.shape[0], int(n_features)), dtype=X.dtype)
+    wider.indptr, wider.indices, wider.data = X.indptr, X.indices, X.data
+    return wider
+
+
+def read_data(path, fmt="auto", zero_based="auto", dtype=np.float32, threads=None):
+    """A DataSet from a text file or a cache folder (width: the largest index + 1)."""
+    from rapidfm.io import load_libffm, load_svmlight, open_cache
+
+    path = os.fspath(path)
+    start = time.perf_counter()
+    if fmt == "auto":
+        fmt = sniff_format(path)
+    if fmt == "cache":
+        X, y = open_cache(path)
+        return DataSet(X, y, fmt, _cache_one_based(path), time.perf_counter() - start)
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path} is a folder, not a {fmt} file (a cache folder is "
+                                "read with --format cache or auto)")
+    if fmt == "libffm":
+        if zero_based is False:
+            raise UsageError("libffm files are numbered from 0: --zero-based no does not apply")
+        X, _fields, y = load_libffm(path, dtype=dtype, n_jobs=threads)
+        return DataSet(X, y, fmt, False, time.perf_counter() - start)
+    if zero_based == "auto":
+        # read unshifted, then decide as load_svmlight's "auto" does (no index 0 stored
+        # means one-based), so that the decision is known and can be reused
+        X, y = load_svmlight(path, dtype=dtype, zero_based=True, n_jobs=threads)
+        one_based = X.nnz > 0 and not (np.asarray(X.indices) == 0).any()
+        if one_based:
+            X = sp.csr_matrix((X.data, X.indices - 1, X.indptr),
+                              shape=(X.shape[0], X.shape[1] - 1))
+    else:
+        X, y = load_svmlight(path, dtype=dtype, zero_based=zero_based, n_jobs=threads)
+        one_based = not zero_based
+    return DataSet(X, y, fmt, bool(one_based), time.perf_counter() - start)
+
+
+def numbering_of(data, requested):
+    """zero_based for a second file that must be numbered like `data`."""
+    if data.one_based is None:
+        return requested
+    return not data.one_based
+
+
+def _describe(path, data):
+    X = data.X
+    where = {"cache": "cache", "libffm": "libffm"}.get(data.fmt, "svmlight")
+    if data.fmt == "svmlight":
+        where += ", one-based" if data.one_based else ", zero-based"
+    return (f"{path}: {X.shape[0]:,} rows x {X.shape[1]:,} features, {X.nnz:,} nonzeros "
+            f"({where}), read in {data.seconds:.2f} s")
+
+
+def _say(args, text):
+    if not args.quiet:
+        print(text, file=sys.stderr, flush=True)
+
+
+def _loss_report(model):
+    """(name, function from history's train_loss to the reported number)."""
+    from rapidfm import FMClassifier
+
+    if isinstance(model, FMClassifier):
+        return "log-loss", float
+    return "RMSE", lambda loss: float(np.sqrt(loss))
+
+
+# -- train --------------------------------------------------------------------------------
+
+
+def run_train(args):
+    from rapidfm import FMClassifier, FMRegressor
+    from rapidfm._validation import effective_n_threads
+
+    check_output(args.model, "--model")
+    dtype = DTYPES[args.dtype]
+    zero_based = ZERO_BASED[args.zero_based]
+    data = read_data(args.data, args.format, zero_based, dtype, args.threads)
+    if args.n_features is not None:
+        if args.n_features < data.X.shape[1]:
+            raise ValueError(f"{args.data} has {data.X.shape[1]} features (largest index + 1), "
+                             f"more than --n-features {args.n_features}")
+        data.X = with_width(data.X, args.n_features)
+    _say(args, f"read {_describe(args.data, data)}")
+    n_features = data.X.shape[1]
+
+    eval_set = None
+    if args.validation is not None:
+        val = read_data(args.validation, "auto" if args.format == "cache" else args.format,
+                        numbering_of(data, zero_based), dtype, args.threads)
+        if val.X.shape[1] > n_features:
+            raise ValueError(f"validation file {args.validation} has {val.X.shape[1]} features, "
+                             f"the training data {n_features} (pass --n-features to make "
+                             "room for features that only the validation rows have)")
+        eval_set = (with_width(val.X, n_features), val.y)
+        _say(args, f"read {_describe(args.validation, val)}")
+
+    # --reg is the shorthand for both; --reg-linear / --reg-factors override it
+    shared = 0.0 if args.reg is None else args.reg
+    params = dict(
+        n_factors=args.factors, n_epochs=args.epochs, learning_rate=args.learning_rate,
+        schedule=args.schedule, reg_bias=args.reg_bias,
+        reg_linear=shared if args.reg_linear is None else args.reg_linear,
+        reg_factors=shared if args.reg_factors is None else args.reg_factors,
+        init_std=args.init_std, n_jobs=args.threads,
+        random_state=args.seed, dtype=dtype, early_stopping=args.early_stopping,
+        validation_fraction=args.validation_fraction, n_iter_no_change=args.patience,
+    )
+    if args.block_rows is not None:  # only when asked: the default keeps one global shuffle
+        params["block_rows"] = args.block_rows
+    model = (FMClassifier if args.task == "classification" else FMRegressor)(**params)
+    loss_name, report = _loss_report(model)
+    show = progress_enabled(sys.stderr, force=args.progress, quiet=args.quiet)
+    progress = EpochProgress(args.epochs, loss_name, report, enabled=show)
+    model.set_params(callbacks=[progress] if show else None)
+    start = time.perf_counter()
+    with progress:
+        model.fit(data.X, data.y, eval_set=eval_set)
+    seconds = time.perf_counter() - start
+
+    # the callback is a closure over this run: do not store it (the file would list it
+    # as a dropped parameter)
+    model.set_params(callbacks=None)
+    if data.one_based is not None:
+        model.data_one_based_ = bool(data.one_based)
+    model.save(args.model)
+
+    last = model.history_[-1]
+    text = (f"trained {type(model).__name__}(n_factors={args.factors}) for {model.n_iter_} "
+            f"epoch{'s' if model.n_iter_ != 1 else ''} in {seconds:.2f} s on "
+            f"{effective_n_threads(args.threads)} thread(s): train {loss_name} "
+            f"{report(last['train_loss']):.5f}")
+    if model.best_epoch_ is not None:
+        text += (f", validation {loss_name} {model.best_validation_loss_:.5f} "
+                 f"(best epoch {model.best_epoch_}, kept)")
+    _say(args, text)
+    _say(args, f"saved {args.model} (seed {model.random_seed_})")
+    return 0
+
+
+# -- predict ------------------------------------------------------------------------------
+
+
+def _number_text(values):
+    """Shortest text that reads back to the same double; '1' rather than '1.0'."""
+    out = []
+    for v in np.asarray(values, dtype=np.float64).tolist():
+        text = repr(v)
+        out.append(text[:-2] if text.endswith(".0") else text)
+    return out
+
+
+def _label_text(labels):
+    labels = np.asarray(labels)
+    if labels.dtype.kind in "fiub":
+        return _number_text(labels)
+    return [str(v) for v in labels.tolist()]
+
+
+def write_lines(path, lines):
+    """One item per line to `path` (atomically) or to stdout for '-'."""
+    from rapidfm.persistence import _atomic_write
+
+    step = 1 << 16
+    if path == "-":
+        for start in range(0, len(lines), step):
+            sys.stdout.write("".join(f"{t}\n" for t in lines[start:start + step]))
+        sys.stdout.flush()
+        return
+
+    def write(fh):
+        for start in range(0, len(lines), step):
+            fh.write("".join(f"{t}\n" for t in lines[start:start + step]).encode())
+
+    _atomic_write(path, write)
+
+
+def run_predict(args):
+    import rapidfm
+    from rapidfm import FMClassifier
+
+    check_output(args.out, "--out")
+    model = rapidfm.load(args.model)
+    model.set_params(n_jobs=args.threads)
+    zero_based = ZERO_BASED[args.zero_based]
+    if zero_based == "auto" and isinstance(getattr(model, "data_one_based_", None), bool):
+        zero_based = not model.data_one_based_  # number the file as the training file was
+    data = read_data(args.data, args.format, zero_based, model.V_.dtype.type, args.threads)
+    n = int(model.n_features_in_)
+    if data.X.shape[1] > n:
+        raise ValueError(
+            f"{args.data} has {data.X.shape[1]} features (largest index + 1), but the model "
+            f"{args.model} was trained on {n}: the data do not match the model"
+            + ("" if data.fmt != "svmlight" else
+               f" (read as {'one' if data.one_based else 'zero'}-based; see --zero-based)"))
+    X = with_width(data.X, n)
+
+    classifier = isinstance(model, FMClassifier)
+    if classifier:
+        raw = model.decision_function(X)
+        p1 = model.predict_proba(X)[:, 1] if not args.labels else None
+        lines = (_label_text(model.classes_[(raw > 0).astype(int)]) if args.labels
+                 else _number_text(p1))
+    else:
+        if args.labels:
+            raise UsageError("--labels applies to classification models; this model is a "
+                             "regressor")
+        pred = model.predict(X)
+        lines = _number_text(pred)
+    write_lines(args.out, lines)
+
+    if args.metrics:
+        if classifier:
+            print(_classification_metrics(model, raw, data.y, args.data), file=sys.stderr)
+        else:
+            err = pred - data.y
+            print(f"{args.data}: RMSE {np.sqrt(np.mean(err ** 2)):.6g}  MAE "
+                  f"{np.mean(np.abs(err)):.6g}  ({err.size:,} rows)", file=sys.stderr)
+    return 0
+
+
+def _classification_metrics(model, raw, y, name):
+    classes = model.classes_
+    positive = y == classes[1]
+    known = positive | (y == classes[0])
+    if not known.all():
+        found = np.unique(np.asarray(y)[~known])[:5].tolist()
+        raise ValueError(f"{name} has labels {found} that are not the model's classes "
+                         f"{classes.tolist()}: cannot compute --metrics")
+    sign = np.where(positive, 1.0, -1.0)
+    logloss = float(np.mean(np.logaddexp(0.0, -sign * raw)))
+    accuracy = float(np.mean((raw > 0) == positive))
+    return (f"{name}: log-loss {logloss:.6g}  accuracy {accuracy:.6g}  "
+            f"({y.size:,} rows, positive class {_label_text(classes[1:])[0]})")
+
+
+# -- convert ------------------------------------------------------------------------------
+
+
+def run_convert(args):
+    from rapidfm.io import convert_to_cache, open_cache
+
+    fmt = args.format
+    if fmt == "auto":
+        fmt = sniff_format(args.text)
+        if fmt == "cache":
+            raise ValueError(f"{args.text} is a folder: convert reads a text file")
+    zero_based = ZERO_BASED[args.zero_based]
+    if fmt == "libffm" and zero_based is False:
+        raise UsageError("libffm files are numbered from 0: --zero-based no does not apply")
+    show = progress_enabled(sys.stderr, force=args.progress, quiet=args.quiet)
+    start = time.perf_counter()
+    with ConvertProgress(args.text, enabled=show) as progress:
+        path = convert_to_cache(args.text, args.cache, fmt=fmt, n_features=args.n_features,
+                                zero_based=zero_based, dtype=DTYPES[args.dtype],
+                                n_jobs=args.threads, progress=progress)
+    seconds = time.perf_counter() - start
+    X, _ = open_cache(path)
+    one_based = _cache_one_based(path)
+    numbering = "" if one_based is None else (", one-based" if one_based else ", zero-based")
+    _say(args, f"wrote cache {path}: {X.shape[0]:,} rows x {X.shape[1]:,} features, "
+               f"{X.nnz:,} nonzeros ({fmt}{numbering}) in {seconds:.2f} s")
+    return 0

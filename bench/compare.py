@@ -99,6 +99,7 @@ import scipy.sparse as sp
 import rapidfm
 from rapidfm import _core
 from rapidfm.datasets import load_movielens, make_planted_fm
+from rapidfm.io import dump_libffm, dump_svmlight
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -460,19 +461,12 @@ def _run_torch(torch, data, cfg, threads, seed, batch, lr):
 
 # -- external programs -----------------------------------------------------------------------
 def write_libsvm(path, X, y, zero_based=True, fields=None):
-    """'label idx:value ...' (libFM, xLearn FM) or 'label field:idx:value' (libffm, fields)."""
-    indptr, indices, values = X.indptr, X.indices, X.data
-    off = 0 if zero_based else 1
-    with open(path, "w") as f:
-        for i in range(X.shape[0]):
-            s, e = indptr[i], indptr[i + 1]
-            label = f"{y[i]:g}"
-            if fields is None:
-                items = " ".join(f"{j + off}:{v:g}" for j, v in zip(indices[s:e], values[s:e]))
-            else:
-                items = " ".join(f"{fields[j]}:{j + off}:{v:g}"
-                                 for j, v in zip(indices[s:e], values[s:e]))
-            f.write(f"{label} {items}\n")
+    """'label idx:value ...' (libFM, xLearn FM) or 'label field:idx:value' (libffm; fields
+    maps each feature to its field), through rapidfm's own writers."""
+    if fields is None:
+        dump_svmlight(X, y, path, zero_based=zero_based)
+    else:
+        dump_libffm(X, np.asarray(fields)[X.indices], y, path)
 
 
 def shuffled_train(data, seed):

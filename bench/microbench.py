@@ -128,7 +128,8 @@ def memory_needed(n_features, k, itemsize, threads, nnz, n_rows):
     copies = 0
     if threads > 1:
         # auto mode: whole-model replicas up to 8 MiB per copy, else copies of at
-        # most 2048 hot features per thread (hybrid); plus per-feature counters
+        # most 2048 hot features per thread (hybrid, up to 64 MiB; hogwild above
+        # copies nothing); plus per-feature counters
         copies = threads * (mb if mb <= (8 << 20) else 2048 * (k + 1) * itemsize)
         copies += threads * n_features * 4
     data = nnz * 4 + (n_rows + 1) * 8 + n_rows * 8 * 2  # indices, indptr, y, predictions

@@ -64,14 +64,27 @@ def test_fit_on_a_cache_copies_none_of_its_arrays(tmp_path):
     assert np.shares_memory(data, Xc.data)
 
 
-def test_fit_on_a_cache_equals_fit_in_memory(tmp_path):
+@pytest.mark.parametrize("shuffle", ["epoch", "copy"])
+def test_fit_on_a_cache_equals_fit_in_memory(tmp_path, shuffle):
     planted = make_planted_fm(3000, random_state=1)
     Xc, yc = open_cache(save_cache(planted.X, planted.y, tmp_path / "c"))
-    kw = dict(n_epochs=3, random_state=0, n_jobs=1)
+    kw = dict(n_epochs=3, random_state=0, n_jobs=1, shuffle=shuffle)
     a = FMRegressor(**kw).fit(planted.X, planted.y)
     b = FMRegressor(**kw).fit(Xc, yc)
     np.testing.assert_array_equal(a.V_, b.V_)
     np.testing.assert_array_equal(a.predict(planted.X), b.predict(Xc))
+
+
+def test_auto_shuffle_copies_rows_in_memory_but_not_a_cache(tmp_path):
+    planted = make_planted_fm(3000, random_state=1)
+    Xc, yc = open_cache(save_cache(planted.X, planted.y, tmp_path / "c"))
+    kw = dict(n_epochs=2, random_state=0, n_jobs=1)
+    fits = {(where, shuffle): FMRegressor(shuffle=shuffle, **kw).fit(X, y).V_
+            for where, X, y in (("memory", planted.X, planted.y), ("cache", Xc, yc))
+            for shuffle in ("auto", "copy", "epoch")}
+    np.testing.assert_array_equal(fits["memory", "auto"], fits["memory", "copy"])
+    np.testing.assert_array_equal(fits["cache", "auto"], fits["cache", "epoch"])
+    assert not np.array_equal(fits["memory", "copy"], fits["memory", "epoch"])
 
 
 def test_libffm_fields_round_trip(tmp_path):
@@ -269,7 +282,7 @@ def test_open_refuses_broken_row_pointers(cache):
 
 def test_block_rows_covering_everything_is_the_plain_epoch():
     planted = make_planted_fm(2000, random_state=2)
-    kw = dict(n_epochs=2, random_state=0, n_jobs=1)
+    kw = dict(n_epochs=2, random_state=0, n_jobs=1, shuffle="epoch")
     a = FMRegressor(**kw).fit(planted.X, planted.y)
     b = FMRegressor(block_rows=2000, **kw).fit(planted.X, planted.y)
     np.testing.assert_array_equal(a.V_, b.V_)

@@ -178,9 +178,11 @@ def test_saved_model_goes_on_training_bit_for_bit(small, tmp_path, cls):
 # -- partial_fit ----------------------------------------------------------------------------
 
 def test_partial_fit_over_all_rows_equals_fit_bit_for_bit(small):
-    """One partial_fit call is one epoch of fit: same initialisation, seeds and schedule."""
+    """One partial_fit call is one epoch of fit without a copy (shuffle="epoch", what
+    partial_fit does under "auto"): same initialisation, seeds and schedule."""
     X_tr, y_tr, _, _ = small
-    kw = dict(n_factors=4, learning_rate=0.03, schedule="invscaling", random_state=5, n_jobs=1)
+    kw = dict(n_factors=4, learning_rate=0.03, schedule="invscaling", random_state=5, n_jobs=1,
+              shuffle="epoch")
     stream = FMRegressor(**kw)
     for _ in range(4):
         assert stream.partial_fit(X_tr, y_tr) is stream
@@ -560,7 +562,7 @@ def test_weight_two_is_duplicating_the_row_in_expectation():
     y_dup = np.concatenate([y, y[subset]])
     each_category = np.eye(n_cat)
     weighted, duplicated, plain = [], [], []
-    for seed in range(3):
+    for seed in range(6):
         kw = dict(n_factors=2, n_epochs=20, learning_rate=0.005, schedule="invscaling",
                   random_state=seed, n_jobs=1, clip_predictions=False)
         weighted.append(FMRegressor(**kw).fit(X, y, sample_weight=weights)
@@ -568,8 +570,8 @@ def test_weight_two_is_duplicating_the_row_in_expectation():
         duplicated.append(FMRegressor(**kw).fit(X_dup, y_dup).predict(each_category))
         plain.append(FMRegressor(**kw).fit(X, y).predict(each_category))
     weighted, duplicated, plain = (np.mean(p, axis=0) for p in (weighted, duplicated, plain))
-    # (the bias w0 is shared by all rows: its SGD noise moves every category together
-    # by up to about 0.02)
+    # (the bias w0 is shared by all rows: its SGD noise moves every category together,
+    # by about 0.035 per seed and 0.015 in the mean of six)
     assert np.abs(weighted - reference).max() < 0.05
     assert np.abs(duplicated - reference).max() < 0.05
     assert np.abs(weighted - duplicated).max() < 0.05

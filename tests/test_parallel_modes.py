@@ -8,6 +8,7 @@ race on the merge buffers or a bad hot-set lookup would show up.
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from reference import rmse
 
 import rapidfm
@@ -94,6 +95,23 @@ def test_hybrid_without_hot_features_falls_back_to_hogwild():
                            zipf_exponent=0.0, random_state=2)
     _, ran = train(data, 15_000, "hybrid", 2, epochs=1)
     assert ran == "hogwild"
+
+
+@needs_openmp
+def test_auto_uses_hogwild_above_64_mib():
+    # 2,000,000 features x (8 + 1) x 4 bytes = 68.7 MiB > 64 MiB; a few rows suffice.
+    # Feature 0 is in every row: hot, so that hybrid, where chosen, runs as hybrid.
+    rng = np.random.default_rng(5)
+    n, d = 2000, 2_000_000
+    cols = np.column_stack([np.zeros(n, np.int64), rng.integers(1, 1_700_000, (n, 3))])
+    X = sp.csr_matrix((np.ones(4 * n), cols.ravel(), np.arange(0, 4 * n + 1, 4)), shape=(n, d))
+    X.sum_duplicates()
+    y = rng.normal(size=n)
+    model = FMRegressor(n_epochs=1, n_jobs=2, random_state=0).fit(X, y)
+    assert model.history_[-1]["parallel_mode"] == "hogwild"
+    # just under: 1,800,000 features are 61.8 MiB
+    model = FMRegressor(n_epochs=1, n_jobs=2, random_state=0).fit(X[:, :1_800_000], y)
+    assert model.history_[-1]["parallel_mode"] == "hybrid"
 
 
 @needs_openmp

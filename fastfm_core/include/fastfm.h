@@ -42,7 +42,8 @@ typedef enum { FM_LOSS_SQUARED = 0, FM_LOSS_LOGISTIC = 1 } fm_loss_type;
 
 /* How threads share the parameters during an SGD epoch. */
 typedef enum {
-    FM_PARALLEL_AUTO = 0,       /* replicas for models up to 8 MiB, else hybrid */
+    FM_PARALLEL_AUTO = 0,       /* replicas for models up to 8 MiB, hybrid up to 64 MiB,
+                                   else hogwild */
     FM_PARALLEL_HOGWILD = 1,    /* one shared model, lock-free updates */
     FM_PARALLEL_REPLICAS = 2,   /* a private model per thread, merged every sync_every rows */
     FM_PARALLEL_SERIAL = 3,     /* reported when one thread ran (the caller's model, in order) */
@@ -91,6 +92,9 @@ typedef struct {
     int parallel_mode;          /* fm_parallel_mode */
     int64_t sync_every;         /* replicas: rows per thread between merges, 0 = automatic */
     uint64_t seed;              /* seeds this epoch's visit order */
+    int64_t block_rows;         /* 0: the rows in one random order; else blocks of this many
+                                   consecutive rows, the blocks in a random order and the rows
+                                   of each block in a random order (cache-friendly) */
 } fm_sgd_params;
 
 typedef struct {
@@ -129,6 +133,17 @@ int fm_sgd_epoch(fm_model *model, const fm_csr *X, const double *y,
 
 /* out[i] = y(x_i) for every row of X, rows split across n_threads threads. */
 int fm_predict(const fm_model *model, const fm_csr *X, double *out, int n_threads);
+
+/* Copies rows[0..n_out) of X, in that order, into arrays the caller
+ * allocated: out_indptr (n_out + 1 entries, filled in by the caller: row i of
+ * the copy has the length of row rows[i]), out_indices and out_data
+ * (out_indptr[n_out] - out_indptr[0] entries, of X's index and value types;
+ * out_data is not written when X->data is NULL). Returns FM_ERR_INDEX_RANGE
+ * for a row id outside [0, n_rows) and FM_ERR_INDPTR when out_indptr
+ * disagrees with the rows' lengths, before writing anything. */
+int fm_csr_gather_rows(const fm_csr *X, const int64_t *rows, int64_t n_out,
+                       const int64_t *out_indptr, void *out_indices, void *out_data,
+                       int n_threads);
 
 /* Loss and its derivative with respect to the prediction, as the SGD uses them. */
 double fm_loss_value(int loss, double prediction, double y);

@@ -63,4 +63,105 @@ static inline uint64_t fm_permutation_at(const fm_permutation *perm, uint64_t p)
     return x;
 }
 
+/*
+ * The visit order of an epoch: the rows cut into blocks of `block`
+ * consecutive rows (the last may be shorter), the blocks visited in a random
+ * order and the rows of each block in a random order of its own. With one
+ * block this is the permutation above over all rows, keyed by the seed.
+ *
+ * Why blocks: a row at a random place costs a few misses to memory (row
+ * pointer, target, entries). When the rows of a block fit in the cache, each
+ * line is fetched once for the several rows it holds; the training data are
+ * then read from memory nearly once per epoch, in large pieces. Over a copy
+ * of the data made once in a random order (the estimators' shuffle="copy"),
+ * every block is a random sample of rows, so the order is still a fresh
+ * random one each epoch for SGD's purposes.
+ */
+typedef struct {
+    uint64_t n, block, n_blocks;
+    fm_permutation blocks;  /* order of the blocks */
+    uint64_t seed;
+    uint64_t last_slot;     /* where in the block order the last (maybe shorter) block is */
+    uint64_t last_len;      /* its length, in [1, block] */
+} fm_visit_order;
+
+/* A reader of the order that walks positions one after another (each thread
+ * keeps one): it keys a block's permutation once, on entering the block. */
+typedef struct {
+    uint64_t next;          /* the position expected next; anything else is a seek */
+    uint64_t block_pos;     /* the current block's place in the block order */
+    uint64_t offset;        /* the next position's offset in that block */
+    uint64_t first, len;    /* the block's first row and its length */
+    fm_permutation inner;
+} fm_visit_cursor;
+
+/* block 0, or >= n: a single block (one permutation of all rows). */
+static inline void fm_visit_order_init(fm_visit_order *o, uint64_t n, uint64_t block,
+                                       uint64_t seed)
+{
+    if (block == 0 || block > n)
+        block = n > 0 ? n : 1;
+    o->n = n;
+    o->block = block;
+    o->n_blocks = n > 0 ? (n + block - 1) / block : 0;
+    o->seed = seed;
+    fm_permutation_init(&o->blocks, o->n_blocks, seed ^ 0xD1B54A32D192ED03ULL);
+    /* positions run through the blocks in visit order, so a position's block
+     * depends on whether the shorter last block comes before it: find its slot
+     * (n_blocks evaluations, once per epoch) */
+    o->last_len = n > 0 ? n - (o->n_blocks - 1) * block : 0;
+    o->last_slot = 0;
+    for (uint64_t slot = 0; o->n_blocks > 1 && slot < o->n_blocks; slot++)
+        if (fm_permutation_at(&o->blocks, slot) == o->n_blocks - 1) {
+            o->last_slot = slot;
+            break;
+        }
+}
+
+static inline void fm_visit_cursor_init(fm_visit_cursor *cur)
+{
+    cur->next = UINT64_MAX; /* the first call seeks */
+}
+
+static inline void fm_visit_enter_block(const fm_visit_order *o, fm_visit_cursor *cur)
+{
+    const uint64_t b = o->n_blocks == 1 ? 0 : fm_permutation_at(&o->blocks, cur->block_pos);
+    uint64_t key = o->seed;
+    cur->first = b * o->block;
+    cur->len = o->n - cur->first < o->block ? o->n - cur->first : o->block;
+    if (o->n_blocks > 1) { /* a key per block; one block keeps the plain seed */
+        fm_rng rng;
+        rng.state = o->seed ^ (b * 0x9E3779B97F4A7C15ULL);
+        key = fm_rng_next(&rng);
+    }
+    fm_permutation_init(&cur->inner, cur->len, key);
+}
+
+/* The row visited at position p, for p in [0, n). Cheapest when p is the
+ * position after the previous call's. */
+static inline uint64_t fm_visit_row(const fm_visit_order *o, fm_visit_cursor *cur, uint64_t p)
+{
+    if (p != cur->next) {
+        const uint64_t before_last = o->last_slot * o->block; /* positions before it */
+        if (p < before_last) {
+            cur->block_pos = p / o->block;
+            cur->offset = p - cur->block_pos * o->block;
+        } else if (p < before_last + o->last_len) {
+            cur->block_pos = o->last_slot;
+            cur->offset = p - before_last;
+        } else {
+            const uint64_t q = p - before_last - o->last_len;
+            cur->block_pos = o->last_slot + 1 + q / o->block;
+            cur->offset = q % o->block;
+        }
+        fm_visit_enter_block(o, cur);
+    } else if (cur->offset == cur->len) {
+        cur->block_pos++;
+        cur->offset = 0;
+        fm_visit_enter_block(o, cur);
+    }
+    cur->next = p + 1;
+    return cur->first + fm_permutation_at(&cur->inner, cur->offset++);
+}
+
 #endif

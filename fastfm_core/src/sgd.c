@@ -44,6 +44,8 @@ const char *fm_check_sgd_params(const fm_sgd_params *p, const fm_model *m)
         return "unknown parallel_mode";
     if (p->sync_every < 0)
         return "sync_every must be >= 0";
+    if (p->block_rows < 0)
+        return "block_rows must be >= 0";
     return NULL;
 }
 

@@ -18,11 +18,12 @@
  *    the replicas. On a 1.2M-feature skewed model this is what lets a second
  *    thread help (bench/bench_core.py).
  *
- * Visit order: position p of the epoch trains row perm(p) of a seeded random
- * permutation (permutation.h); thread t owns a contiguous range of positions.
- * Rows are therefore scattered through memory, and each costs a few cache
- * misses (row pointer, target, entries, parameters) that depend on each
- * other. The loop prefetches them in stages, each far enough ahead to cover
+ * Visit order: position p of the epoch trains row order(p), a seeded random
+ * permutation of the rows, whole or block by block (permutation.h); thread t
+ * owns a contiguous range of positions.
+ * Rows are therefore scattered through memory (within a block, with blocks),
+ * and each costs a few cache misses (row pointer, target, entries,
+ * parameters) that depend on each other. The loop prefetches them in stages, each far enough ahead to cover
  * a miss to memory, so that the misses of several rows overlap.
  */
 
@@ -32,7 +33,9 @@
 #define FM_PF_PARAMS 4   /* rows ahead: the w and V entries the row names */
 #endif
 #define FM_RING 64       /* > FM_PF_ROW, a power of 2 */
-#define FM_PREFETCH_MIN_BYTES ((int64_t)256 << 10) /* smaller models stay in L2 */
+#ifndef FM_PREFETCH_MIN_BYTES
+#define FM_PREFETCH_MIN_BYTES ((int64_t)256 << 10)
+#endif /* smaller models stay in L2 */
 #define FM_MIN_SYNC_ROWS 8192 /* replicas: fewest rows per thread between merges */
 #ifndef FM_W0_SYNC
 #define FM_W0_SYNC 256 /* hogwild: rows between folds of the private w0 (-D to measure others) */
@@ -44,7 +47,7 @@ typedef struct {
     const REAL *data;       /* NULL: all values are 1 */
     const double *y;
     const double *sample_weight;
-    fm_permutation perm;
+    fm_visit_order order;   /* permutation.h */
     int loss;
     int prefetch_params;    /* 0 when the model fits in cache: the prefetches would be pure overhead */
     double lr, reg_bias, reg_linear, reg_factors, clip_min, clip_max;
@@ -60,6 +63,7 @@ typedef struct {
     FM_NAME(fm_hot) hot;    /* hybrid: this thread's copies of the hot features */
     int64_t range_end;      /* the end of this thread's positions */
     int64_t ring[FM_RING];  /* row of position p at ring[p % FM_RING], computed ahead */
+    fm_visit_cursor cursor; /* walks the visit order for fm_schedule_row */
     double loss_sum, weight_sum;
     int64_t n_rows;
 } FM_NAME(fm_sgd_worker);
@@ -94,7 +98,7 @@ static FM_INLINE void FM_NAME(fm_schedule_row)(const FM_NAME(fm_sgd_ctx) *c,
                                                FM_NAME(fm_sgd_worker) *wk, int64_t p)
 {
     if (p < wk->range_end) {
-        const int64_t r = (int64_t)fm_permutation_at(&c->perm, (uint64_t)p);
+        const int64_t r = (int64_t)fm_visit_row(&c->order, &wk->cursor, (uint64_t)p);
         wk->ring[p & (FM_RING - 1)] = r;
         FM_PREFETCH_READ(c->indptr + r);
         FM_PREFETCH_READ(c->y + r);
@@ -238,6 +242,7 @@ static void FM_NAME(fm_worker_init)(const FM_NAME(fm_sgd_ctx) *c, FM_NAME(fm_sgd
     wk->q = scratch;
     wk->s2 = scratch + k + 1;
     wk->range_end = range_end;
+    fm_visit_cursor_init(&wk->cursor);
     for (int64_t p = range_begin; p < range_begin + FM_PF_ROW; p++)
         FM_NAME(fm_schedule_row)(c, wk, p);
 }
@@ -580,6 +585,12 @@ fail:
 /* Model bytes per copy under which replicas beat sharing (measured in
  * bench/bench_threads.py: the shared model's cache lines stop bouncing). */
 #define FM_REPLICA_MAX_BYTES ((int64_t)8 << 20)
+/* Model bytes above which auto shares the whole model (hogwild) instead of
+ * copying the hot features (hybrid). bench/README.md: at 2 threads hybrid
+ * equalled or beat hogwild on 43-52 MB models (x1.34-1.42), and ran at
+ * x0.64-0.70 against hogwild's x1.6-1.8 on 360 MB (10M-feature) ones, where
+ * a shared hot row is a small part of the misses. Between, it is untested. */
+#define FM_HYBRID_MAX_BYTES ((int64_t)64 << 20)
 
 static int FM_NAME(fm_sgd_epoch_impl)(fm_model *m, const fm_csr *X, const double *y,
                                       const double *sample_weight, const fm_sgd_params *prm,
@@ -596,7 +607,7 @@ static int FM_NAME(fm_sgd_epoch_impl)(fm_model *m, const fm_csr *X, const double
     c.data = (const REAL *)X->data;
     c.y = y;
     c.sample_weight = sample_weight;
-    fm_permutation_init(&c.perm, (uint64_t)n_rows, prm->seed);
+    fm_visit_order_init(&c.order, (uint64_t)n_rows, (uint64_t)prm->block_rows, prm->seed);
     c.prefetch_params = m->n_features * (int64_t)(m->n_factors + 1) * (int64_t)sizeof(REAL) >
                         FM_PREFETCH_MIN_BYTES;
     c.loss = prm->loss;
@@ -611,7 +622,9 @@ static int FM_NAME(fm_sgd_epoch_impl)(fm_model *m, const fm_csr *X, const double
         n_threads = n_rows > 0 ? (int)n_rows : 1;
     if (mode == FM_PARALLEL_AUTO) {
         const int64_t bytes = m->n_features * (int64_t)(m->n_factors + 1) * (int64_t)sizeof(REAL);
-        mode = bytes <= FM_REPLICA_MAX_BYTES ? FM_PARALLEL_REPLICAS : FM_PARALLEL_HYBRID;
+        mode = bytes <= FM_REPLICA_MAX_BYTES  ? FM_PARALLEL_REPLICAS
+               : bytes <= FM_HYBRID_MAX_BYTES ? FM_PARALLEL_HYBRID
+                                              : FM_PARALLEL_HOGWILD;
     }
     memset(stats, 0, sizeof(*stats));
     if (n_threads == 1) {

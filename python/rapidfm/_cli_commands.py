@@ -206,6 +206,7 @@ def run_train(args):
         init_std=args.init_std, n_jobs=args.threads,
         random_state=args.seed, dtype=dtype, early_stopping=args.early_stopping,
         validation_fraction=args.validation_fraction, n_iter_no_change=args.patience,
+        shuffle=args.shuffle,
     )
     if args.block_rows is not None:  # only when asked: the default keeps one global shuffle
         params["block_rows"] = args.block_rows

@@ -130,11 +130,14 @@ def sgd_epoch(double w0, cnp.ndarray w, cnp.ndarray V,
               cnp.ndarray y, sample_weight, *,
               str loss, double learning_rate, double reg_bias, double reg_linear,
               double reg_factors, double clip_min, double clip_max, int n_threads,
-              str parallel_mode="auto", int64_t sync_every=0, uint64_t seed=0):
+              str parallel_mode="auto", int64_t sync_every=0, uint64_t seed=0,
+              int64_t block_rows=0):
     """One SGD epoch, in place on w and V; returns (w0, stats dict).
 
     data=None means every stored value is 1. The rows are visited in the
-    random order that `seed` selects. The GIL is released for the whole epoch.
+    random order that `seed` selects: all at once (block_rows=0), or in blocks
+    of block_rows consecutive rows, the blocks in a random order and the rows of
+    each in a random order. The GIL is released for the whole epoch.
     """
     cdef fm_model m = _model(w0, w, V)
     cdef fm_csr X = _csr(indptr, indices, data, w.size, m.real_type)
@@ -165,6 +168,7 @@ def sgd_epoch(double w0, cnp.ndarray w, cnp.ndarray V,
     p.parallel_mode = PARALLEL_MODES[parallel_mode]
     p.sync_every = sync_every
     p.seed = seed
+    p.block_rows = block_rows
     problem = fm_check_sgd_params(&p, &m)
     if problem != NULL:
         raise ValueError(problem.decode())
@@ -200,6 +204,34 @@ def predict(double w0, cnp.ndarray w, cnp.ndarray V,
     if status != FM_OK:
         raise ValueError(fm_strerror(status).decode())
     return out
+
+
+def gather_rows(cnp.ndarray indptr, cnp.ndarray indices, data, cnp.ndarray rows,
+                int n_threads=1):
+    """(indptr, indices, data) of the rows `rows` (int64) of a CSR matrix, in that
+    order; data None stays None. The GIL is released while entries are copied."""
+    cdef fm_csr X
+    cdef cnp.ndarray out_indptr, out_indices, out_data = None
+    cdef void *out_data_ptr = NULL
+    cdef int status
+    _require(rows, "rows", np.int64, -1)
+    real_type = FM_FLOAT32 if data is None else _real_type(data)
+    X = _csr(indptr, indices, data, 0, real_type)
+    if rows.size and (rows.min() < 0 or rows.max() >= X.n_rows):
+        raise ValueError(f"row ids must lie in [0, {X.n_rows})")
+    out_indptr = np.zeros(rows.size + 1, dtype=np.int64)
+    np.cumsum(np.diff(indptr)[rows], out=out_indptr[1:])
+    out_indices = np.empty(out_indptr[-1], dtype=indices.dtype)
+    if data is not None:
+        out_data = np.empty(out_indptr[-1], dtype=data.dtype)
+        out_data_ptr = cnp.PyArray_DATA(out_data)
+    with nogil:
+        status = fm_csr_gather_rows(&X, <const int64_t *>cnp.PyArray_DATA(rows), rows.size,
+                                    <const int64_t *>cnp.PyArray_DATA(out_indptr),
+                                    cnp.PyArray_DATA(out_indices), out_data_ptr, n_threads)
+    if status != FM_OK:
+        raise ValueError(fm_strerror(status).decode())
+    return out_indptr, out_indices, out_data
 
 
 def loss_value(str loss, double prediction, double y):

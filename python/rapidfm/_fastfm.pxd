@@ -61,6 +61,7 @@ cdef extern from "fastfm.h" nogil:
         int parallel_mode
         int64_t sync_every
         uint64_t seed
+        int64_t block_rows
 
     ctypedef struct fm_epoch_stats:
         double loss_sum
@@ -81,6 +82,9 @@ cdef extern from "fastfm.h" nogil:
                      const double *sample_weight, const fm_sgd_params *params,
                      fm_epoch_stats *stats)
     int fm_predict(const fm_model *model, const fm_csr *X, double *out, int n_threads)
+    int fm_csr_gather_rows(const fm_csr *X, const int64_t *rows, int64_t n_out,
+                           const int64_t *out_indptr, void *out_indices, void *out_data,
+                           int n_threads)
     double fm_loss_value(int loss, double prediction, double y)
     double fm_loss_derivative(int loss, double prediction, double y)
     int fm_openmp_enabled()

@@ -175,6 +175,8 @@ def as_csr(X, dtype, n_features=None, name="X", owner="the model", hint=""):
 
 def values_or_none(data):
     """None when every stored value is 1 (one-hot data: the kernel then reads no values)."""
+    if data is None:
+        return None
     if data.size and data.min() == 1 and data.max() == 1:
         return None
     return data

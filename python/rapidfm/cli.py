@@ -225,6 +225,12 @@ def _add_train(subparsers):
     p.add_argument("--block-rows", type=_positive_int, default=None,
                    help="shuffle blocks of this many rows instead of all rows: reads a "
                         "cache larger than memory block by block")
+    p.add_argument("--shuffle", choices=("auto", "copy", "epoch"), default="auto",
+                   help="copy: train on a copy of the rows made once in a random order "
+                        "(faster epochs, one more copy of the data in memory); epoch: no "
+                        "copy, a fresh order of the rows as stored every epoch; auto "
+                        "(default): copy unless the data is a cache or --block-rows is "
+                        "given")
     _add_progress_options(p)
     p.set_defaults(run=_run("run_train"))
 

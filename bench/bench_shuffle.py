@@ -9,11 +9,10 @@ import argparse
 import time
 
 import numpy as np
-import scipy.sparse as sp
+from compare import load_planted  # the planted set of compare.py (bench/ is on sys.path)
 
 import rapidfm
 from rapidfm._validation import as_csr, values_or_none
-from rapidfm.datasets import make_planted_fm
 from rapidfm.estimators import _Rows, _shuffled
 
 
@@ -24,11 +23,8 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=2, help="alternations of the two modes")
     parser.add_argument("--epochs", type=int, default=10)
     args = parser.parse_args(argv)
-    n_test = max(args.rows // 10, 1000)
-    d = make_planted_fm(n_samples=args.rows + n_test, n_fields=4, field_cardinality=17_500,
-                        n_factors=4, noise_std=0.5, zipf_exponent=1.1, random_state=0)
-    X_tr, y_tr, X_te, y_te = d.split(args.rows)
-    X_tr = sp.csr_matrix(X_tr, dtype=np.float64)
+    data = load_planted(args.rows, 17_500, seed=0)
+    X_tr, y_tr, X_te, y_te = data.X_train, data.y_train, data.X_test, data.y_test
     results = {}
     for _ in range(args.rounds):
         for shuffle in ("epoch", "copy"):

@@ -38,7 +38,7 @@ typedef enum {
 
 typedef enum { FM_FLOAT32 = 0, FM_FLOAT64 = 1 } fm_real_type;
 typedef enum { FM_INDEX32 = 0, FM_INDEX64 = 1 } fm_index_type;
-typedef enum { FM_LOSS_SQUARED = 0, FM_LOSS_LOGISTIC = 1 } fm_loss_type;
+typedef enum { FM_LOSS_SQUARED = 0, FM_LOSS_LOGISTIC = 1, FM_LOSS_PROBIT = 2 } fm_loss_type;
 
 /* How threads share the parameters during an SGD epoch. */
 typedef enum {
@@ -111,6 +111,91 @@ typedef struct {
     int64_t position;           /* offset into indices/data, -1 when about indptr */
     int64_t column;             /* the offending column index, when there is one */
 } fm_csr_error;
+
+/* ---- Column-wise solvers: ALS (coordinate descent) and MCMC (Gibbs sampling) ----
+ *
+ * Both visit one parameter at a time and need, for a feature j, the rows that
+ * hold it: a column view of X (fm_csc), made once per fit by fm_csr_to_csc.
+ * Residuals e_i = yhat_i - t_i and q_if = sum_l v_lf x_il are recomputed from
+ * the model at the start of every sweep and kept up to date by each update, so
+ * a sweep costs O(k nnz) and nothing but the model carries over between calls.
+ *
+ * Features that share no row can be updated at the same time with exactly the
+ * result of updating them one after the other (their updates touch disjoint
+ * residuals): fm_feature_blocks orders the features into such blocks, and a
+ * sweep runs each block across threads. The sweep order and the random draws
+ * (keyed by feature, not by thread) do not depend on the thread count. */
+
+typedef enum { FM_SOLVER_ALS = 0, FM_SOLVER_MCMC = 1 } fm_cd_method;
+
+/* A CSC matrix borrowed from the caller: the column view of an fm_csr. */
+typedef struct {
+    int64_t n_rows;
+    int64_t n_cols;
+    int index_type;             /* fm_index_type of rows */
+    int real_type;              /* fm_real_type */
+    const int64_t *colptr;      /* n_cols + 1 entries, colptr[0] = 0 */
+    const void *rows;           /* row index of every entry, increasing within a column */
+    const void *data;           /* values, or NULL for all ones */
+} fm_csc;
+
+typedef struct {
+    int method;                 /* fm_cd_method */
+    int loss;                   /* FM_LOSS_SQUARED, or FM_LOSS_PROBIT (y is -1 or +1) */
+    int sample_hyper;           /* MCMC: 1 draws alpha and the group priors first, 0 keeps them */
+    int n_threads;              /* >= 1 */
+    uint64_t seed;              /* MCMC: keys this sweep's draws */
+    int32_t n_groups;           /* >= 1 */
+    const int32_t *feature_group; /* n_features group ids in [0, n_groups) */
+    const int64_t *order;       /* n_features: a permutation, the sweep order */
+    const int64_t *block_ptr;   /* n_blocks + 1: order[block_ptr[b] .. block_ptr[b+1]) share no row */
+    int64_t n_blocks;
+    double reg_bias;            /* precision of w0's prior (ALS: L2 strength on w0) */
+    /* MCMC hyperpriors (libFM: alpha_0 = beta_0 = gamma_0 = 1, mu_0 = 0) */
+    double prior_alpha0, prior_beta0, prior_gamma0, prior_mu0;
+} fm_cd_params;
+
+/* Hyperparameters in caller-owned buffers. ALS reads lambda_w / lambda_v as
+ * L2 strengths per group (mu ignored); MCMC draws all of them (sample_hyper). */
+typedef struct {
+    double alpha;               /* noise precision (1 for probit) */
+    double *mu_w, *lambda_w;    /* n_groups */
+    double *mu_v, *lambda_v;    /* n_groups x n_factors, row-major */
+} fm_cd_hyper;
+
+typedef struct {
+    double sse;                 /* sum of sample_weight * (yhat - t)^2 after the sweep */
+    double weight_sum;
+    int n_threads;              /* threads that ran */
+} fm_cd_stats;
+
+/* NULL when params fit model and X, else a static message naming the problem. */
+const char *fm_check_cd_params(const fm_cd_params *params, const fm_model *model,
+                               const fm_csr *X, const fm_csc *Xt);
+
+/* One sweep over w0, then every feature in params->order: w_j, v_j0 .. v_j,k-1.
+ * ALS sets each to the exact minimiser of sum s_i (yhat_i - t_i)^2 + L2 terms;
+ * MCMC draws each from its conditional posterior (libFM's sampler). t_i is y_i
+ * (squared loss) or the probit latent target (ALS: its expectation given
+ * yhat_i, MCMC: a truncated-normal draw). Xt is the column view of X. y and
+ * sample_weight (NULL: ones) hold n_rows doubles; pred_out (NULL: not written)
+ * receives yhat after the sweep. X and Xt must have passed fm_check_csr. */
+int fm_cd_sweep(fm_model *model, const fm_csr *X, const fm_csc *Xt, const double *y,
+                const double *sample_weight, const fm_cd_params *params, fm_cd_hyper *hyper,
+                double *pred_out, fm_cd_stats *stats);
+
+/* The column view of X into caller-allocated arrays: colptr (n_cols + 1,
+ * filled in by the caller from the column counts), rows (nnz entries of X's
+ * index type) and data (nnz, X's real type; not written when X->data is NULL). */
+int fm_csr_to_csc(const fm_csr *X, const int64_t *colptr, void *rows, void *data);
+
+/* Orders the features into blocks that share no row (greedy colouring of the
+ * features by row co-occurrence, in index order). order gets n_cols entries,
+ * block_ptr up to n_cols + 1; *n_blocks the count. When colouring would cost
+ * more than max_work pair visits (sum over rows of nnz^2), every feature gets
+ * its own block, in index order. */
+int fm_feature_blocks(const fm_csr *X, const fm_csc *Xt, int64_t max_work, int64_t *order,
+                      int64_t *block_ptr, int64_t *n_blocks);
 
 /* Describes a status code in words (a static string). */
 const char *fm_strerror(int status);

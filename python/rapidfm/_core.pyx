@@ -234,6 +234,172 @@ def gather_rows(cnp.ndarray indptr, cnp.ndarray indices, data, cnp.ndarray rows,
     return out_indptr, out_indices, out_data
 
 
+# -- column-wise solvers (ALS, MCMC) ------------------------------------------------------
+
+CD_METHODS = {"als": FM_SOLVER_ALS, "mcmc": FM_SOLVER_MCMC}
+CD_LOSSES = {"squared": FM_LOSS_SQUARED, "probit": FM_LOSS_PROBIT}
+# colouring costs sum over rows of nnz^2 pair visits; past this (about a second)
+# every feature gets a block of its own
+FEATURE_BLOCKS_MAX_WORK = 2_000_000_000
+
+
+cdef _raise_status(int status):
+    if status == FM_ERR_DIVERGED:
+        raise DivergenceError(fm_strerror(status).decode())
+    if status == FM_ERR_NOMEM:
+        raise MemoryError(fm_strerror(status).decode())
+    if status != FM_OK:
+        raise ValueError(fm_strerror(status).decode())
+
+
+cdef fm_csc _csc(cnp.ndarray colptr, cnp.ndarray rows, data, int64_t n_rows,
+                 int real_type) except *:
+    cdef fm_csc Xt
+    cdef cnp.ndarray values
+    _require(colptr, "colptr", np.int64, -1)
+    _require(rows, "rows", None, -1)
+    if colptr.size < 1:
+        raise ValueError("colptr must have at least one entry")
+    if colptr[colptr.size - 1] != rows.size:
+        raise ValueError("colptr does not end at the number of entries")
+    Xt.n_rows = n_rows
+    Xt.n_cols = colptr.size - 1
+    Xt.index_type = _index_type(rows)
+    Xt.real_type = real_type
+    Xt.colptr = <const int64_t *>cnp.PyArray_DATA(colptr)
+    Xt.rows = cnp.PyArray_DATA(rows)
+    Xt.data = NULL
+    if data is not None:
+        values = data
+        _require(values, "cdata", None, rows.size)
+        if _real_type(values) != real_type:
+            raise TypeError(f"cdata has dtype {values.dtype}, the model another")
+        Xt.data = cnp.PyArray_DATA(values)
+    return Xt
+
+
+def csr_to_csc(cnp.ndarray indptr, cnp.ndarray indices, data, int64_t n_cols):
+    """(colptr, rows, cdata): the column view of a CSR matrix (rows of the index
+    dtype of `indices`, increasing within each column; cdata None when data is)."""
+    real_type = FM_FLOAT32 if data is None else _real_type(data)
+    cdef fm_csr X = _csr(indptr, indices, data, n_cols, real_type)
+    cdef cnp.ndarray colptr = np.zeros(n_cols + 1, dtype=np.int64)
+    cdef cnp.ndarray rows, cdata = None
+    cdef void *cdata_ptr = NULL
+    cdef int status
+    if indices.size and (indices.min() < 0 or indices.max() >= n_cols):
+        raise ValueError(f"column indices must lie in [0, {n_cols})")
+    nnz = int(indptr[indptr.size - 1])
+    np.cumsum(np.bincount(indices[:nnz], minlength=n_cols), out=colptr[1:])
+    rows = np.empty(nnz, dtype=indices.dtype)
+    if data is not None:
+        cdata = np.empty(nnz, dtype=data.dtype)
+        cdata_ptr = cnp.PyArray_DATA(cdata)
+    with nogil:
+        status = fm_csr_to_csc(&X, <const int64_t *>cnp.PyArray_DATA(colptr),
+                               cnp.PyArray_DATA(rows), cdata_ptr)
+    _raise_status(status)
+    return colptr, rows, cdata
+
+
+def feature_blocks(cnp.ndarray indptr, cnp.ndarray indices, cnp.ndarray colptr,
+                   cnp.ndarray rows, int64_t n_cols, int64_t max_work=FEATURE_BLOCKS_MAX_WORK):
+    """(order, block_ptr): the features in blocks that share no row (int64 arrays)."""
+    cdef fm_csr X = _csr(indptr, indices, None, n_cols, FM_FLOAT64)
+    cdef fm_csc Xt = _csc(colptr, rows, None, X.n_rows, FM_FLOAT64)
+    cdef cnp.ndarray order = np.empty(n_cols, dtype=np.int64)
+    cdef cnp.ndarray block_ptr = np.empty(n_cols + 1, dtype=np.int64)
+    cdef int64_t n_blocks = 0
+    cdef int status
+    if Xt.n_cols != n_cols:
+        raise ValueError(f"colptr must have {n_cols + 1} entries")
+    with nogil:
+        status = fm_feature_blocks(&X, &Xt, max_work, <int64_t *>cnp.PyArray_DATA(order),
+                                   <int64_t *>cnp.PyArray_DATA(block_ptr), &n_blocks)
+    _raise_status(status)
+    return order, block_ptr[:n_blocks + 1].copy()
+
+
+def cd_sweep(str method, str loss, double w0, cnp.ndarray w, cnp.ndarray V,
+             cnp.ndarray indptr, cnp.ndarray indices, data,
+             cnp.ndarray colptr, cnp.ndarray rows, cdata,
+             cnp.ndarray y, sample_weight, cnp.ndarray order, cnp.ndarray block_ptr,
+             cnp.ndarray groups, cnp.ndarray mu_w, cnp.ndarray lambda_w,
+             cnp.ndarray mu_v, cnp.ndarray lambda_v, double alpha, double reg_bias,
+             uint64_t seed, int n_threads, bint sample_hyper=True, pred_out=None,
+             double prior_alpha0=1.0, double prior_beta0=1.0, double prior_gamma0=1.0,
+             double prior_mu0=0.0):
+    """One ALS or MCMC sweep in place on w, V and (MCMC) the hyperparameter arrays;
+    returns (w0, alpha, stats dict). The GIL is released for the sweep."""
+    cdef fm_model m = _model(w0, w, V)
+    cdef fm_csr X = _csr(indptr, indices, data, w.size, m.real_type)
+    cdef fm_csc Xt = _csc(colptr, rows, cdata, X.n_rows, m.real_type)
+    cdef fm_cd_params p
+    cdef fm_cd_hyper h
+    cdef fm_cd_stats stats
+    cdef const double *sw = NULL
+    cdef double *pred = NULL
+    cdef cnp.ndarray arr
+    cdef const char *problem
+    cdef int status
+    cdef Py_ssize_t k = V.shape[1]
+    if method not in CD_METHODS:
+        raise ValueError(f"method must be one of {sorted(CD_METHODS)}, got {method!r}")
+    if loss not in CD_LOSSES:
+        raise ValueError(f"loss must be one of {sorted(CD_LOSSES)}, got {loss!r}")
+    _require(y, "y", np.float64, X.n_rows)
+    if sample_weight is not None:
+        arr = sample_weight
+        _require(arr, "sample_weight", np.float64, X.n_rows)
+        sw = <const double *>cnp.PyArray_DATA(arr)
+    if pred_out is not None:
+        arr = pred_out
+        _require(arr, "pred_out", np.float64, X.n_rows)
+        pred = <double *>cnp.PyArray_DATA(arr)
+    _require(order, "order", np.int64, w.size)
+    _require(block_ptr, "block_ptr", np.int64, -1)
+    _require(groups, "groups", np.int32, w.size)
+    _require(mu_w, "mu_w", np.float64, -1)
+    n_groups = mu_w.size
+    _require(lambda_w, "lambda_w", np.float64, n_groups)
+    _require(mu_v, "mu_v", np.float64, n_groups * k)
+    _require(lambda_v, "lambda_v", np.float64, n_groups * k)
+    if n_groups < 1 or block_ptr.size < 1:
+        raise ValueError("need at least one group and one block boundary")
+    p.method = CD_METHODS[method]
+    p.loss = CD_LOSSES[loss]
+    p.sample_hyper = sample_hyper
+    p.n_threads = n_threads
+    p.seed = seed
+    p.n_groups = n_groups
+    p.feature_group = <const int32_t *>cnp.PyArray_DATA(groups)
+    p.order = <const int64_t *>cnp.PyArray_DATA(order)
+    p.block_ptr = <const int64_t *>cnp.PyArray_DATA(block_ptr)
+    p.n_blocks = block_ptr.size - 1
+    p.reg_bias = reg_bias
+    p.prior_alpha0 = prior_alpha0
+    p.prior_beta0 = prior_beta0
+    p.prior_gamma0 = prior_gamma0
+    p.prior_mu0 = prior_mu0
+    h.alpha = alpha
+    h.mu_w = <double *>cnp.PyArray_DATA(mu_w)
+    h.lambda_w = <double *>cnp.PyArray_DATA(lambda_w)
+    h.mu_v = <double *>cnp.PyArray_DATA(mu_v)
+    h.lambda_v = <double *>cnp.PyArray_DATA(lambda_v)
+    problem = fm_check_cd_params(&p, &m, &X, &Xt)
+    if problem != NULL:
+        raise ValueError(problem.decode())
+    with nogil:
+        status = fm_cd_sweep(&m, &X, &Xt, <const double *>cnp.PyArray_DATA(y), sw, &p, &h,
+                             pred, &stats)
+    if status == FM_ERR_PARAM:
+        raise ValueError("invalid hyperparameters: lambdas must be finite and >= 0, mus "
+                         "finite, alpha > 0 when it is not drawn")
+    _raise_status(status)
+    return m.w0, h.alpha, {"sse": stats.sse, "weight_sum": stats.weight_sum,
+                           "n_threads": stats.n_threads}
+
+
 def loss_value(str loss, double prediction, double y):
     return fm_loss_value(LOSSES[loss], prediction, y)
 

@@ -26,6 +26,9 @@ cdef extern from "fastfm.h" nogil:
         FM_INDEX64
         FM_LOSS_SQUARED
         FM_LOSS_LOGISTIC
+        FM_LOSS_PROBIT
+        FM_SOLVER_ALS
+        FM_SOLVER_MCMC
         FM_PARALLEL_AUTO
         FM_PARALLEL_HOGWILD
         FM_PARALLEL_REPLICAS
@@ -74,6 +77,53 @@ cdef extern from "fastfm.h" nogil:
         int64_t row
         int64_t position
         int64_t column
+
+    ctypedef struct fm_csc:
+        int64_t n_rows
+        int64_t n_cols
+        int index_type
+        int real_type
+        const int64_t *colptr
+        const void *rows
+        const void *data
+
+    ctypedef struct fm_cd_params:
+        int method
+        int loss
+        int sample_hyper
+        int n_threads
+        uint64_t seed
+        int32_t n_groups
+        const int32_t *feature_group
+        const int64_t *order
+        const int64_t *block_ptr
+        int64_t n_blocks
+        double reg_bias
+        double prior_alpha0
+        double prior_beta0
+        double prior_gamma0
+        double prior_mu0
+
+    ctypedef struct fm_cd_hyper:
+        double alpha
+        double *mu_w
+        double *lambda_w
+        double *mu_v
+        double *lambda_v
+
+    ctypedef struct fm_cd_stats:
+        double sse
+        double weight_sum
+        int n_threads
+
+    const char *fm_check_cd_params(const fm_cd_params *params, const fm_model *model,
+                                   const fm_csr *X, const fm_csc *Xt)
+    int fm_cd_sweep(fm_model *model, const fm_csr *X, const fm_csc *Xt, const double *y,
+                    const double *sample_weight, const fm_cd_params *params,
+                    fm_cd_hyper *hyper, double *pred_out, fm_cd_stats *stats)
+    int fm_csr_to_csc(const fm_csr *X, const int64_t *colptr, void *rows, void *data)
+    int fm_feature_blocks(const fm_csr *X, const fm_csc *Xt, int64_t max_work,
+                          int64_t *order, int64_t *block_ptr, int64_t *n_blocks)
 
     const char *fm_strerror(int status)
     int fm_check_csr(const fm_csr *X, int64_t nnz_capacity, fm_csr_error *err)

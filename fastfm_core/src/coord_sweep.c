@@ -1,0 +1,118 @@
+/*
+ * The column-wise solvers' sweep (ALS and MCMC share it: MCMC draws where ALS
+ * takes the mean, as in libFM) and the checks made before it runs.
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "fastfm.h"
+#include "compiler.h"
+#include "dispatch.h"
+#include "memory.h"
+#include "parallel.h"
+#include "random_draws.h"
+
+#define FM_TEMPLATE "coord_sweep_impl.h"
+#include "instantiate.h"
+
+const char *fm_check_cd_params(const fm_cd_params *p, const fm_model *m, const fm_csr *X,
+                               const fm_csc *Xt)
+{
+    if (!p || !m || !X || !Xt)
+        return "a required argument is NULL";
+    if (p->method != FM_SOLVER_ALS && p->method != FM_SOLVER_MCMC)
+        return "method must be FM_SOLVER_ALS or FM_SOLVER_MCMC";
+    if (p->loss != FM_LOSS_SQUARED && p->loss != FM_LOSS_PROBIT)
+        return "loss must be FM_LOSS_SQUARED or FM_LOSS_PROBIT for ALS and MCMC";
+    if (p->n_threads < 1)
+        return "n_threads must be >= 1";
+    if (p->n_groups < 1)
+        return "n_groups must be >= 1";
+    if (!p->feature_group || !p->order || !p->block_ptr)
+        return "feature_group, order and block_ptr are required";
+    if (m->n_factors < 0)
+        return "n_factors must be >= 0";
+    if (X->n_cols != m->n_features || Xt->n_cols != m->n_features)
+        return "the data's number of features differs from the model's";
+    if (Xt->n_rows != X->n_rows)
+        return "the column view has another number of rows than X";
+    if (Xt->real_type != X->real_type || Xt->index_type != X->index_type)
+        return "the column view has other element types than X";
+    if (X->n_rows > 0 && X->indptr[0] != 0)
+        return "X must start at row pointer 0 (a whole matrix, not a block)";
+    if (Xt->colptr[0] != 0 || Xt->colptr[Xt->n_cols] != X->indptr[X->n_rows])
+        return "the column view has another number of entries than X";
+    if ((X->data == NULL) != (Xt->data == NULL))
+        return "X and its column view must both have values or both be all ones";
+    if (!(p->reg_bias >= 0.0) || !isfinite(p->reg_bias))
+        return "reg_bias must be a finite number >= 0";
+    if (p->method == FM_SOLVER_MCMC &&
+        !(p->prior_alpha0 > 0.0 && p->prior_beta0 > 0.0 && p->prior_gamma0 > 0.0 &&
+          isfinite(p->prior_alpha0) && isfinite(p->prior_beta0) &&
+          isfinite(p->prior_gamma0) && isfinite(p->prior_mu0)))
+        return "the hyperpriors alpha0, beta0 and gamma0 must be finite and > 0";
+    for (int64_t j = 0; j < m->n_features; j++)
+        if (p->feature_group[j] < 0 || p->feature_group[j] >= p->n_groups)
+            return "a feature group id is outside [0, n_groups)";
+    if (p->n_blocks < 0 || p->block_ptr[0] != 0 || p->block_ptr[p->n_blocks] != m->n_features)
+        return "block_ptr must run from 0 to n_features";
+    for (int64_t b = 0; b < p->n_blocks; b++)
+        if (p->block_ptr[b + 1] < p->block_ptr[b])
+            return "block_ptr must not decrease";
+    {
+        /* order must be a permutation: an index twice would race with itself */
+        unsigned char *seen = (unsigned char *)calloc((size_t)(m->n_features + 1), 1);
+        const char *problem = NULL;
+        if (!seen)
+            return "out of memory";
+        for (int64_t o = 0; o < m->n_features && !problem; o++) {
+            const int64_t j = p->order[o];
+            if (j < 0 || j >= m->n_features || seen[j])
+                problem = "order must be a permutation of the features";
+            else
+                seen[j] = 1;
+        }
+        free(seen);
+        if (problem)
+            return problem;
+    }
+    return NULL;
+}
+
+static int hyper_ok(const fm_cd_params *p, const fm_model *m, const fm_cd_hyper *h)
+{
+    const int64_t G = p->n_groups, k = m->n_factors;
+    if (!h->lambda_w || !h->mu_w || (k > 0 && (!h->lambda_v || !h->mu_v)))
+        return 0;
+    if (p->method == FM_SOLVER_MCMC && !p->sample_hyper && !(h->alpha > 0.0))
+        return 0;
+    for (int64_t g = 0; g < G; g++) {
+        if (!(h->lambda_w[g] >= 0.0) || !isfinite(h->lambda_w[g]) || !isfinite(h->mu_w[g]))
+            return 0;
+        for (int64_t f = 0; f < k; f++)
+            if (!(h->lambda_v[g * k + f] >= 0.0) || !isfinite(h->lambda_v[g * k + f]) ||
+                !isfinite(h->mu_v[g * k + f]))
+                return 0;
+    }
+    return 1;
+}
+
+int fm_cd_sweep(fm_model *model, const fm_csr *X, const fm_csc *Xt, const double *y,
+                const double *sample_weight, const fm_cd_params *params, fm_cd_hyper *hyper,
+                double *pred_out, fm_cd_stats *stats)
+{
+    int status;
+    if (!model || !X || !Xt || !params || !hyper || (X->n_rows > 0 && !y))
+        return FM_ERR_NULL;
+    if (X->real_type != model->real_type)
+        return FM_ERR_DTYPE;
+    if (fm_check_cd_params(params, model, X, Xt))
+        return FM_ERR_PARAM;
+    if (!hyper_ok(params, model, hyper))
+        return FM_ERR_PARAM;
+    if (!model->w || (model->n_factors > 0 && !model->V) || !X->indptr || !Xt->colptr)
+        return FM_ERR_NULL;
+    FM_DISPATCH(status, fm_cd_sweep_impl, model->real_type, X->index_type,
+                (model, X, Xt, y, sample_weight, params, hyper, pred_out, stats));
+    return status;
+}

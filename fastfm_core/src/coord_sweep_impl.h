@@ -1,0 +1,322 @@
+/*
+ * Template (REAL, IDX) of one ALS or MCMC sweep; see fastfm.h for what a sweep
+ * does and coord_sweep.c for the checks made before it runs.
+ *
+ * Per row the sweep keeps, next to each other, e_i = yhat_i - t_i and the k
+ * sums q_if: a feature's k + 1 coordinate updates then pass over its column k + 1
+ * times, and for the short columns of one-hot data those rows' cache lines stay
+ * in the first-level cache from the first pass to the last.
+ */
+
+/* The exact minimiser (ALS) or a draw from the conditional posterior (MCMC) of
+ * a parameter theta with sum s h^2 = shh and sum s e h = seh over its rows. A
+ * parameter with no information (ALS, nothing observed and no penalty) keeps
+ * its value. */
+#ifndef FM_CD_COORDINATE_DEFINED
+#define FM_CD_COORDINATE_DEFINED
+static inline double fm_cd_coordinate(double theta, double shh, double seh, double alpha,
+                                      double lambda, double mu, int sample, fm_rng *rng)
+{
+    const double precision = alpha * shh + lambda;
+    if (!(precision > 0.0))
+        return theta;
+    const double mean = (alpha * (theta * shh - seh) + lambda * mu) / precision;
+    return sample ? mean + fm_normal(rng) / sqrt(precision) : mean;
+}
+#endif
+
+/* Updates w_j and then v_j0 .. v_j,k-1 in place (and the rows' residuals and
+ * q sums). Returns 0 when a new value is not finite. */
+static int FM_NAME(fm_cd_feature)(int64_t j, const fm_model *m, const fm_csc *Xt,
+                                  const double *sw, const fm_cd_params *p,
+                                  const fm_cd_hyper *h, double alpha, double *cache)
+{
+    const int k = m->n_factors;
+    const int64_t stride = (int64_t)k + 1;
+    REAL *w = (REAL *)m->w;
+    REAL *vj = (REAL *)m->V + j * k;
+    const IDX *rows = (const IDX *)Xt->rows;
+    const REAL *xs = (const REAL *)Xt->data;
+    const int64_t lo = Xt->colptr[j], hi = Xt->colptr[j + 1];
+    const int32_t g = p->feature_group[j];
+    const int sample = p->method == FM_SOLVER_MCMC;
+    fm_rng rng = fm_rng_keyed(p->seed, FM_STREAM_FEATURE, (uint64_t)j);
+    int finite = 1;
+
+    /* w_j: h = x */
+    double shh = 0.0, seh = 0.0;
+    for (int64_t pos = lo; pos < hi; pos++) {
+        const int64_t i = (int64_t)rows[pos];
+        if (pos + 8 < hi)
+            FM_PREFETCH_WRITE(cache + (int64_t)rows[pos + 8] * stride);
+        const double x = xs ? (double)xs[pos] : 1.0;
+        const double s = sw ? sw[i] : 1.0;
+        shh += s * x * x;
+        seh += s * x * cache[i * stride];
+    }
+    {
+        const double old = (double)w[j];
+        const double drawn = fm_cd_coordinate(old, shh, seh, alpha, h->lambda_w[g],
+                                               sample ? h->mu_w[g] : 0.0, sample, &rng);
+        const REAL stored = (REAL)drawn;
+        /* the residuals follow the value as stored (float32 rounds it) */
+        const double delta = (double)stored - old;
+        finite &= isfinite((double)stored) != 0;
+        w[j] = stored;
+        if (delta != 0.0)
+            for (int64_t pos = lo; pos < hi; pos++) {
+                const double x = xs ? (double)xs[pos] : 1.0;
+                cache[(int64_t)rows[pos] * stride] += delta * x;
+            }
+    }
+
+    /* v_jf: h = x (q_if - v_jf x) */
+    for (int f = 0; f < k; f++) {
+        const double old = (double)vj[f];
+        shh = 0.0;
+        seh = 0.0;
+        for (int64_t pos = lo; pos < hi; pos++) {
+            const int64_t i = (int64_t)rows[pos];
+            const double x = xs ? (double)xs[pos] : 1.0;
+            const double s = sw ? sw[i] : 1.0;
+            const double *c = cache + i * stride;
+            const double hx = x * (c[1 + f] - old * x);
+            shh += s * hx * hx;
+            seh += s * hx * c[0];
+        }
+        const int64_t gf = (int64_t)g * k + f;
+        const double drawn = fm_cd_coordinate(old, shh, seh, alpha, h->lambda_v[gf],
+                                               sample ? h->mu_v[gf] : 0.0, sample, &rng);
+        const REAL stored = (REAL)drawn;
+        const double delta = (double)stored - old;
+        finite &= isfinite((double)stored) != 0;
+        vj[f] = stored;
+        if (delta != 0.0)
+            for (int64_t pos = lo; pos < hi; pos++) {
+                const double x = xs ? (double)xs[pos] : 1.0;
+                double *c = cache + (int64_t)rows[pos] * stride;
+                c[0] += delta * x * (c[1 + f] - old * x);
+                c[1 + f] += delta * x;
+            }
+    }
+    return finite;
+}
+
+/* MCMC: draws each group's prior precision and then its mean, for w and for
+ * every factor of V, from their conditionals given the current parameters
+ * (Normal-Gamma hyperpriors, as libFM). */
+static int FM_NAME(fm_cd_draw_priors)(const fm_model *m, const fm_cd_params *p,
+                                      fm_cd_hyper *h, fm_rng *rng)
+{
+    const int k = m->n_factors;
+    const int64_t G = p->n_groups;
+    const REAL *w = (const REAL *)m->w;
+    const REAL *V = (const REAL *)m->V;
+    const double a0 = p->prior_alpha0, b0 = p->prior_beta0, g0 = p->prior_gamma0;
+    const double mu0 = p->prior_mu0;
+    /* per group: count, and per (group, parameter column) sum and squared deviation */
+    const int64_t columns = (int64_t)k + 1; /* column 0: w, 1 + f: factor f */
+    double *count = (double *)calloc((size_t)G, sizeof(double));
+    double *sum = (double *)calloc((size_t)(G * columns), sizeof(double));
+    double *dev = (double *)calloc((size_t)(G * columns), sizeof(double));
+    if (!count || !sum || !dev) {
+        free(count);
+        free(sum);
+        free(dev);
+        return FM_ERR_NOMEM;
+    }
+    for (int64_t j = 0; j < m->n_features; j++) {
+        const int64_t g = p->feature_group[j];
+        count[g] += 1.0;
+        const double dw = (double)w[j] - h->mu_w[g];
+        dev[g * columns] += dw * dw;
+        for (int f = 0; f < k; f++) {
+            const double dv = (double)V[j * k + f] - h->mu_v[g * k + f];
+            dev[g * columns + 1 + f] += dv * dv;
+        }
+    }
+    for (int64_t g = 0; g < G; g++) {
+        const double d = h->mu_w[g] - mu0;
+        h->lambda_w[g] = fm_gamma(rng, 0.5 * (a0 + count[g] + 1.0),
+                                  0.5 * (b0 * d * d + g0 + dev[g * columns]));
+        for (int f = 0; f < k; f++) {
+            const double dv = h->mu_v[g * k + f] - mu0;
+            h->lambda_v[g * k + f] = fm_gamma(rng, 0.5 * (a0 + count[g] + 1.0),
+                                              0.5 * (b0 * dv * dv + g0 + dev[g * columns + 1 + f]));
+        }
+    }
+    /* the means given the new precisions */
+    for (int64_t j = 0; j < m->n_features; j++) {
+        const int64_t g = p->feature_group[j];
+        sum[g * columns] += (double)w[j];
+        for (int f = 0; f < k; f++)
+            sum[g * columns + 1 + f] += (double)V[j * k + f];
+    }
+    for (int64_t g = 0; g < G; g++) {
+        const double n_b = count[g] + b0;
+        h->mu_w[g] = (sum[g * columns] + b0 * mu0) / n_b +
+                     fm_normal(rng) / sqrt(n_b * h->lambda_w[g]);
+        for (int f = 0; f < k; f++)
+            h->mu_v[g * k + f] = (sum[g * columns + 1 + f] + b0 * mu0) / n_b +
+                                 fm_normal(rng) / sqrt(n_b * h->lambda_v[g * k + f]);
+    }
+    free(count);
+    free(sum);
+    free(dev);
+    return FM_OK;
+}
+
+static int FM_NAME(fm_cd_sweep_impl)(fm_model *m, const fm_csr *X, const fm_csc *Xt,
+                                     const double *y, const double *sw,
+                                     const fm_cd_params *p, fm_cd_hyper *h, double *pred_out,
+                                     fm_cd_stats *stats)
+{
+    const int64_t n = X->n_rows;
+    const int k = m->n_factors;
+    const int64_t stride = (int64_t)k + 1;
+    const int n_threads = fm_clamp_threads(p->n_threads);
+    const int sample = p->method == FM_SOLVER_MCMC;
+    const int probit = p->loss == FM_LOSS_PROBIT;
+    const REAL *w = (const REAL *)m->w;
+    const REAL *V = (const REAL *)m->V;
+    const IDX *cols = (const IDX *)X->indices;
+    const REAL *vals = (const REAL *)X->data;
+    const double w0_start = m->w0;
+    int finite = 1;
+
+    double *cache = (double *)fm_alloc_large((size_t)(n > 0 ? n : 1) * (size_t)stride *
+                                             sizeof(double));
+    double *target = probit ? (double *)malloc((size_t)(n > 0 ? n : 1) * sizeof(double)) : NULL;
+    if (!cache || (probit && !target)) {
+        fm_free_large(cache);
+        free(target);
+        return FM_ERR_NOMEM;
+    }
+
+    /* residuals and q sums of the current model; the probit latent targets */
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(n_threads) schedule(static)
+#endif
+    for (int64_t i = 0; i < n; i++) {
+        double *c = cache + i * stride;
+        double linear = 0.0, squares = 0.0, pairs = 0.0;
+        for (int f = 0; f < k; f++)
+            c[1 + f] = 0.0;
+        for (int64_t pos = X->indptr[i]; pos < X->indptr[i + 1]; pos++) {
+            const int64_t j = (int64_t)cols[pos];
+            const double x = vals ? (double)vals[pos] : 1.0;
+            const REAL *vj = V + j * k;
+            linear += (double)w[j] * x;
+            for (int f = 0; f < k; f++) {
+                const double t = (double)vj[f] * x;
+                c[1 + f] += t;
+                squares += t * t;
+            }
+        }
+        for (int f = 0; f < k; f++)
+            pairs += c[1 + f] * c[1 + f];
+        const double yhat = w0_start + linear + 0.5 * (pairs - squares);
+        double t = y[i];
+        if (probit) {
+            const int positive = y[i] > 0.0;
+            if (sample) {
+                fm_rng rng = fm_rng_keyed(p->seed, FM_STREAM_LATENT, (uint64_t)i);
+                t = fm_probit_latent_draw(&rng, yhat, positive);
+            } else {
+                t = fm_probit_latent_mean(yhat, positive);
+            }
+            target[i] = t;
+        }
+        c[0] = yhat - t;
+    }
+
+    double weight_sum = 0.0, error_sum = 0.0, sse = 0.0;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(n_threads) schedule(static) reduction(+ : weight_sum, error_sum, sse)
+#endif
+    for (int64_t i = 0; i < n; i++) {
+        const double s = sw ? sw[i] : 1.0, e = cache[i * stride];
+        weight_sum += s;
+        error_sum += s * e;
+        sse += s * e * e;
+    }
+
+    /* the noise precision and the group priors (MCMC) */
+    double alpha = 1.0;
+    if (sample) {
+        alpha = h->alpha;
+        if (p->sample_hyper) {
+            fm_rng rng = fm_rng_keyed(p->seed, FM_STREAM_HYPER, 0);
+            alpha = probit ? 1.0
+                           : fm_gamma(&rng, 0.5 * (p->prior_alpha0 + weight_sum),
+                                      0.5 * (p->prior_gamma0 + sse));
+            h->alpha = alpha;
+            int status = FM_NAME(fm_cd_draw_priors)(m, p, h, &rng);
+            if (status != FM_OK) {
+                fm_free_large(cache);
+                free(target);
+                return status;
+            }
+        }
+    }
+
+    /* w0: h = 1 */
+    {
+        const double precision = alpha * weight_sum + p->reg_bias;
+        double w0 = w0_start;
+        if (precision > 0.0) {
+            fm_rng rng = fm_rng_keyed(p->seed, FM_STREAM_BIAS, 0);
+            w0 = fm_cd_coordinate(w0_start, weight_sum, error_sum, alpha, p->reg_bias, 0.0,
+                                  sample, &rng);
+        }
+        const double delta = w0 - w0_start;
+        finite &= isfinite(w0) != 0;
+        m->w0 = w0;
+        if (delta != 0.0) {
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(n_threads) schedule(static)
+#endif
+            for (int64_t i = 0; i < n; i++)
+                cache[i * stride] += delta;
+        }
+    }
+
+    /* the features, block by block: those of one block share no row */
+    for (int64_t b = 0; b < p->n_blocks; b++) {
+        const int64_t first = p->block_ptr[b], last = p->block_ptr[b + 1];
+        int block_finite = 1;
+#ifdef _OPENMP
+        int64_t entries = 0;
+        for (int64_t o = first; o < last; o++)
+            entries += Xt->colptr[p->order[o] + 1] - Xt->colptr[p->order[o]];
+        /* a team only where the block has work enough to share (a region costs
+         * microseconds; a block of a few short columns less) */
+        const int team = (last - first > 1 && entries * stride > 65536) ? n_threads : 1;
+#pragma omp parallel for num_threads(team) schedule(dynamic, 16) reduction(& : block_finite)
+#endif
+        for (int64_t o = first; o < last; o++)
+            block_finite &= FM_NAME(fm_cd_feature)(p->order[o], m, Xt, sw, p, h, alpha, cache);
+        finite &= block_finite;
+    }
+
+    double sse_after = 0.0;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(n_threads) schedule(static) reduction(+ : sse_after)
+#endif
+    for (int64_t i = 0; i < n; i++) {
+        const double s = sw ? sw[i] : 1.0, e = cache[i * stride];
+        sse_after += s * e * e;
+        if (pred_out)
+            pred_out[i] = e + (probit ? target[i] : y[i]);
+    }
+    fm_free_large(cache);
+    free(target);
+    if (stats) {
+        stats->sse = sse_after;
+        stats->weight_sum = weight_sum;
+        stats->n_threads = n_threads;
+    }
+    if (!finite || !isfinite(sse_after))
+        return FM_ERR_DIVERGED;
+    return FM_OK;
+}

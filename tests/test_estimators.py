@@ -284,7 +284,8 @@ def test_get_params_set_params_round_trip(cls):
                   n_jobs=2, random_state=7, dtype="float64", parallel="hogwild", verbose=1,
                   callbacks=callbacks)
     values.update(warm_start=True, early_stopping=True, validation_fraction=0.2,
-                  n_iter_no_change=3, tol=1e-3, block_rows=1000, shuffle="copy")
+                  n_iter_no_change=3, tol=1e-3, block_rows=1000, shuffle="copy",
+                  solver="mcmc", feature_groups=[0, 1, 1], n_kept_samples=2)
     if cls is FMRegressor:
         values["clip_predictions"] = False
     else:

@@ -6,7 +6,9 @@ estimator) and raise its NotFittedError. Without it, minimal stand-ins give
 the same get_params/set_params contract.
 """
 
+import functools
 import inspect
+import types
 
 try:  # pragma: no cover - which branch runs depends on the environment
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
@@ -72,7 +74,31 @@ except ImportError:  # pragma: no cover
             return float(np.average(self.predict(X) == np.asarray(y), weights=sample_weight))
 
 
+class available_if:
+    """Decorator: the method exists only where check(estimator) is true, so that
+    hasattr(estimator, "partial_fit") tells whether it applies (as scikit-learn's
+    sklearn.utils.metaestimators.available_if, which the common checks rely on)."""
+
+    def __init__(self, check):
+        self.check = check
+
+    def __call__(self, fn):
+        self.fn = fn
+        functools.update_wrapper(self, fn)
+        return self
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        if not self.check(obj):
+            raise AttributeError(
+                f"{type(obj).__name__} has no {self.fn.__name__!r} with these parameters: "
+                f"{self.check.__doc__ or 'it does not apply'}")
+        return types.MethodType(self.fn, obj)
+
+
 __all__ = [
+    "available_if",
     "HAVE_SKLEARN",
     "BaseEstimator",
     "ClassifierMixin",

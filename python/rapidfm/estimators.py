@@ -1,9 +1,20 @@
-"""FMRegressor and FMClassifier: Factorization Machines trained by parallel SGD.
+"""FMRegressor and FMClassifier: Factorization Machines with a choice of solver.
 
 The estimators follow scikit-learn's conventions: __init__ stores its
 arguments untouched, fit validates them and the data, and every fitted
 attribute ends in an underscore. The C kernel (rapidfm._core) runs the epochs
 with the GIL released.
+
+Three pieces make a fit, each in its own place:
+- the model kind (rapidfm.model_kinds.FMParameters): the parameters w0, w, V,
+  their initialisation and the prediction;
+- the task (the estimator class): FMRegressor (squared loss, clipped
+  predictions) or FMClassifier (two labels; logistic loss for SGD, the probit
+  model for ALS and MCMC): targets, losses and metrics;
+- the solver (rapidfm.solvers, picked by solver="sgd" | "als" | "mcmc"): how
+  an epoch moves the parameters, and what state it keeps besides them.
+The training loop below is shared by every solver: epochs, validation, early
+stopping, callbacks, history, and the rollback of a failed fit.
 
 The whole training state is held in public fitted attributes (plain Python
 values and numpy arrays), so a saved model can go on training: besides the
@@ -15,15 +26,22 @@ that depends only on (random_seed_, t), so 10 epochs of fit give bit for bit
 the model of 5 epochs followed by 5 more with warm_start=True (one thread).
 """
 
-import mmap
 import numbers
 import time
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import ndtr
 
 from rapidfm import _core
-from rapidfm._sklearn_compat import BaseEstimator, ClassifierMixin, NotFittedError, RegressorMixin
+from rapidfm._registry import register_estimator
+from rapidfm._sklearn_compat import (
+    BaseEstimator,
+    ClassifierMixin,
+    NotFittedError,
+    RegressorMixin,
+    available_if,
+)
 from rapidfm._validation import (
     as_csr,
     check_dtype,
@@ -32,23 +50,19 @@ from rapidfm._validation import (
     effective_n_threads,
     values_or_none,
 )
+from rapidfm.model_kinds import FMParameters
+from rapidfm.solvers import SOLVERS, get_solver
+from rapidfm.solvers.sgd import block_rows_for as _block_rows_for  # noqa: F401 (bench)
+from rapidfm.solvers.sgd import memory_mapped as _memory_mapped  # noqa: F401
+from rapidfm.solvers.sgd import shuffled as _shuffled
 
 DivergenceError = _core.DivergenceError
 
-_SCHEDULES = ("constant", "invscaling")
-# the modes the kernel offers (the binding's table; a kernel without it has these three)
-_PARALLEL = tuple(getattr(_core, "PARALLEL_MODES", ("auto", "hogwild", "replicas")))
 _SEED_LIMIT = 2**63
 # spawn keys of the random streams derived from random_seed_ (the initialisation of V
-# uses the seed itself, as np.random.default_rng(random_seed_))
+# uses the seed itself, as np.random.default_rng(random_seed_); 3 is shuffle="copy")
 _EPOCH_STREAM = 1
 _SPLIT_STREAM = 2
-_SHUFFLE_STREAM = 3
-_SHUFFLES = ("auto", "copy", "epoch")
-# shuffle="copy": bytes of row data (row pointer, target, entries) per block of the
-# copy. A block then stays in the first-level caches while its rows are trained in a
-# random order, so each line of row data comes from memory once per epoch.
-_BLOCK_BYTES = 32 << 10
 
 
 def _resolve_seed(random_state):
@@ -66,12 +80,6 @@ def _resolve_seed(random_state):
     raise TypeError(
         f"random_state must be None, an int or a numpy random generator, got {random_state!r}"
     )
-
-
-def _shuffled(seed, rows):
-    """rows in the random order of shuffle="copy": a function of the seed only."""
-    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_SHUFFLE_STREAM,)))
-    return rng.permutation(rows)
 
 
 def _epoch_seed(seed, epoch):
@@ -104,26 +112,23 @@ class _Rows:
         return _Rows(indptr, indices, data, self.y[rows], sw)
 
 
-def _memory_mapped(array):
-    """Whether array's memory is a file mapping (np.load(mmap_mode=...), open_cache)."""
-    while array is not None:
-        if isinstance(array, (np.memmap, mmap.mmap)):
-            return True
-        array = getattr(array, "base", None)
-    return False
+# every solver's state attributes: a fit by one solver drops those of another
+def _solver_takes_chunks(estimator):
+    """partial_fit exists for solver="sgd" only: ALS and MCMC sweep all the rows."""
+    try:
+        return get_solver(estimator.solver).supports_partial_fit
+    except ValueError:
+        return True  # an unknown solver: partial_fit then says so
 
 
-def _block_rows_for(rows):
-    """Rows per block of a shuffled copy: about _BLOCK_BYTES of row data per block."""
-    entry_bytes = rows.indices.itemsize + (0 if rows.data is None else rows.data.itemsize)
-    per_row = 16 + entry_bytes * rows.indptr[-1] / max(rows.n_rows, 1)
-    return int(min(max(_BLOCK_BYTES // per_row, 16), 4096))
+def _solver_state_names():
+    return {name for cls in SOLVERS.values() for name in cls.state_attributes}
 
 
 class _BaseFM(BaseEstimator):
     """Shared parameters, training loop and prediction of both estimators."""
 
-    _loss = None  # "squared" or "logistic"
+    _task = None  # "regression" or "classification"
 
     def __init__(
         self,
@@ -149,6 +154,9 @@ class _BaseFM(BaseEstimator):
         tol=1e-4,
         block_rows=None,
         shuffle="auto",
+        solver="sgd",
+        feature_groups=None,
+        n_kept_samples=None,
     ):
         self.n_factors = n_factors
         self.n_epochs = n_epochs
@@ -172,6 +180,9 @@ class _BaseFM(BaseEstimator):
         self.tol = tol
         self.block_rows = block_rows
         self.shuffle = shuffle
+        self.solver = solver
+        self.feature_groups = feature_groups
+        self.n_kept_samples = n_kept_samples
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -180,6 +191,7 @@ class _BaseFM(BaseEstimator):
 
     # -- parameter checks -------------------------------------------------------------
     def _check_params(self):
+        """(dtype, solver class) after checking every parameter."""
         def integer(name, low):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Integral):
@@ -198,21 +210,15 @@ class _BaseFM(BaseEstimator):
                 raise ValueError(f"{name} must be a finite number {relation} {low}, got {value}")
             return value
 
+        solver = get_solver(self.solver)
         integer("n_factors", 0)
         integer("n_epochs", 1)
-        real("learning_rate", 0.0, strict=True)
-        real("power_t", 0.0, strict=False)
-        for name in ("reg_bias", "reg_linear", "reg_factors", "init_std"):
-            real(name, 0.0, strict=False)
-        if self.schedule not in _SCHEDULES:
-            raise ValueError(f"schedule must be one of {_SCHEDULES}, got {self.schedule!r}")
+        real("init_std", 0.0, strict=False)
         if self.callbacks is not None and (
             not isinstance(self.callbacks, (list, tuple))
             or not all(callable(c) for c in self.callbacks)
         ):
             raise TypeError(f"callbacks must be a list of callables, got {self.callbacks!r}")
-        if self.parallel not in _PARALLEL:
-            raise ValueError(f"parallel must be one of {_PARALLEL}, got {self.parallel!r}")
         for name in ("warm_start", "early_stopping"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
@@ -221,43 +227,31 @@ class _BaseFM(BaseEstimator):
             raise ValueError(f"validation_fraction must be < 1, got {fraction}")
         integer("n_iter_no_change", 1)
         real("tol", 0.0, strict=False)
-        if self.block_rows is not None:
-            integer("block_rows", 1)
-        if not isinstance(self.shuffle, str) or self.shuffle not in _SHUFFLES:
-            raise ValueError(f"shuffle must be one of {_SHUFFLES}, got {self.shuffle!r}")
-        return check_dtype(self.dtype)
+        if self.feature_groups is not None and "feature_groups" not in solver.parameters:
+            raise ValueError(
+                f"feature_groups is used by the solvers "
+                f"{[n for n, c in SOLVERS.items() if 'feature_groups' in c.parameters]}; "
+                f"solver={self.solver!r} does not use it")
+        if self.n_kept_samples is not None and "n_kept_samples" not in solver.parameters:
+            raise ValueError(f"n_kept_samples applies to solver='mcmc' only, not "
+                             f"solver={self.solver!r}")
+        solver.check_params(self)
+        return check_dtype(self.dtype), solver
 
-    def _sgd_epoch(self, w0, w, V, train, values, lr, clip_min, clip_max, n_threads, seed):
-        """One epoch over train, in the kernel's random order: all rows at once, or block
-        by block (train.block_rows). Returns (w0, stats)."""
-        return _core.sgd_epoch(
-            w0, w, V, train.indptr, train.indices, values, train.y, train.sample_weight,
-            loss=self._loss, learning_rate=lr, reg_bias=float(self.reg_bias),
-            reg_linear=float(self.reg_linear), reg_factors=float(self.reg_factors),
-            clip_min=clip_min, clip_max=clip_max, n_threads=n_threads,
-            parallel_mode=self.parallel, seed=seed, block_rows=train.block_rows)
-
-    def _copies_rows(self, train, partial):
-        """Whether this fit trains on a copy of the rows made in a random order."""
-        if self.shuffle != "auto":
-            return self.shuffle == "copy"
-        # auto: no copy of data that is not in memory (a memory-mapped cache), nor
-        # where block_rows asks for blocks of the data as stored, nor per partial_fit
-        # call (the copy would cost as much as the epoch saves)
-        return not partial and self.block_rows is None and not any(
-            _memory_mapped(a) for a in (train.indptr, train.indices, train.data))
-
-    def _learning_rate_at(self, epoch):
-        """eta0 for 'constant'; eta0 / (1 + epoch)^power_t for 'invscaling' (epoch from 0)."""
-        if self.schedule == "invscaling":
-            return self.learning_rate / (1.0 + epoch) ** self.power_t
-        return self.learning_rate
+    @property
+    def _solver_loss(self):
+        return get_solver(self.solver)(self, 1).loss(self._task)
 
     # -- training ----------------------------------------------------------------------
     def _train(self, X, y, sample_weight, *, partial, eval_set=None, classes=None):
-        """fit (partial=False) and partial_fit (partial=True, one epoch)."""
-        dtype = self._check_params()
+        """fit (partial=False) and partial_fit (partial=True, one epoch), for every solver."""
+        dtype, solver_cls = self._check_params()
         name = type(self).__name__
+        if partial and not solver_cls.supports_partial_fit:
+            raise ValueError(
+                f"partial_fit is not supported by solver={self.solver!r}: each of its sweeps "
+                "needs all the training rows. Use fit (with warm_start=True to go on), or "
+                "solver='sgd' for data that comes in chunks")
         continuing = hasattr(self, "V_") and (partial or bool(self.warm_start))
         indptr, indices, data, n_features = as_csr(X, dtype, owner=name)
         if continuing and n_features != self.n_features_in_:
@@ -269,7 +263,7 @@ class _BaseFM(BaseEstimator):
                 f"features as input{hint}"
             )
         n_rows = indptr.size - 1
-        y = check_y(y, n_rows, numeric=self._loss == "squared", owner=name)
+        y = check_y(y, n_rows, numeric=self._task == "regression", owner=name)
         if continuing:
             y, target_attrs = self._encode_more_targets(y, classes, partial)
         else:
@@ -281,22 +275,19 @@ class _BaseFM(BaseEstimator):
         seed = getattr(self, "random_seed_", None) if continuing else None
         if seed is None:
             seed = _resolve_seed(self.random_state)
-        train = _Rows(indptr, indices, values_or_none(data), y, sample_weight,
-                      int(self.block_rows or 0))
-        copy = self._copies_rows(train, partial)
+        solver = solver_cls(self, n_threads)
+        train = _Rows(indptr, indices, values_or_none(data), y, sample_weight)
 
         validation = None
         if not partial and eval_set is not None:
             validation = self._eval_rows(eval_set, dtype, n_features, target_attrs)
+        hold_out = None
         if not partial and eval_set is None and self.early_stopping:
-            # the hold-out copies the training rows anyway: in random order when copying
-            train, validation = self._hold_out(train, seed, copy, n_threads)
-        elif copy:
-            train = train.take(_shuffled(seed, np.arange(train.n_rows)), n_threads)
-        if copy:
-            # the copy's rows are in random order: small blocks (cache-sized) cost
-            # nothing in shuffling and save the misses of reading rows at random
-            train.block_rows = int(self.block_rows or _block_rows_for(train))
+            def hold_out(rows, shuffled):
+                return self._hold_out(rows, seed, shuffled, n_threads)
+        train, held = solver.arrange_rows(train, partial, seed, hold_out)
+        validation = held if held is not None else validation
+        stops_early = validation is not None and solver_cls.supports_early_stopping
 
         k = int(self.n_factors)
         if continuing:
@@ -305,77 +296,68 @@ class _BaseFM(BaseEstimator):
                     f"n_factors={k}, but the fitted model has {self.V_.shape[1]} factors: "
                     "a model can only go on training with its own n_factors"
                 )
-            # copies: the model stays intact if this call fails
-            w0 = float(self.w0_)
-            w = np.array(self.w_, dtype=dtype, order="C", copy=True)
-            V = np.array(self.V_, dtype=dtype, order="C", copy=True)
+            params = FMParameters.of(self, dtype)  # copies: the model stays intact on failure
             t = int(getattr(self, "t_", getattr(self, "n_iter_", 0)))
             history = list(getattr(self, "history_", []))
             previous = self._fitted_attributes()
         else:
-            V = np.random.default_rng(seed).normal(0.0, self.init_std, size=(n_features, k))
-            V = V.astype(dtype)
-            w = np.zeros(n_features, dtype=dtype)
-            w0 = self._initial_bias(train.y, train.sample_weight, smooth=partial)
+            bias = self._initial_bias(train.y, train.sample_weight, smooth=partial)
+            params = FMParameters.new(n_features, k, dtype, seed, self.init_std,
+                                      solver.initial_bias(bias))
             t = 0
             history = []
             previous = None
+        solver.start(params, train, continuing, target_attrs)
 
-        values = train.data
-        validation_values = None if validation is None else values_or_none(validation.data)
-        clip_min, clip_max = self._training_clip(target_attrs)
         nnz = int(train.indptr[-1])
         n_epochs = 1 if partial else int(self.n_epochs)
         best_loss = best_epoch = best = None
         stale = 0  # epochs since the validation loss last improved by more than tol
 
         def install(n_iter):
+            for stale_name in _solver_state_names():
+                self.__dict__.pop(stale_name, None)
             state = dict(target_attrs)
+            state.update(params.attributes())
             state.update(
-                w0_=float(w0), w_=w, V_=V, n_features_in_=n_features, n_iter_=n_iter,
-                history_=history, t_=t, random_seed_=seed, best_epoch_=best_epoch,
-                best_validation_loss_=best_loss,
+                n_features_in_=n_features, n_iter_=n_iter, history_=history, t_=t,
+                random_seed_=seed, best_epoch_=best_epoch, best_validation_loss_=best_loss,
+                loss_=solver.loss(self._task),
             )
+            state.update(solver.fitted_state(t))
             self.__dict__.update(state)
 
         try:
             for i in range(n_epochs):
-                lr = self._learning_rate_at(t)
                 start = time.perf_counter()
                 try:
-                    w0, stats = self._sgd_epoch(w0, w, V, train, values, lr, clip_min,
-                                                clip_max, n_threads, _epoch_seed(seed, t))
+                    extras = solver.epoch(params, train, t, _epoch_seed(seed, t))
                 except DivergenceError:
-                    raise DivergenceError(
-                        f"training diverged in epoch {t + 1}: the loss became NaN or infinite "
-                        f"with learning_rate={self.learning_rate}. Use a smaller learning_rate "
-                        "(or scale the features / stronger regularisation)."
-                    ) from None
+                    raise DivergenceError(solver.divergence_message(t)) from None
                 seconds = time.perf_counter() - start
                 t += 1
                 val_loss = None
                 if validation is not None:
-                    raw = _core.predict(w0, w, V, validation.indptr, validation.indices,
-                                        validation_values, n_threads)
-                    val_loss = self._validation_loss(raw, validation, target_attrs)
-                    # an improvement counts when larger than tol; the best epoch is the
-                    # one with the lowest loss, however small its lead
-                    improved = best_loss is None or val_loss < best_loss - float(self.tol)
-                    stale = 0 if improved else stale + 1
-                    if best_loss is None or val_loss < best_loss:
-                        best_loss, best_epoch = val_loss, t
-                        best = (w0, w.copy(), V.copy())
-                record = {
-                    "epoch": t,
-                    "train_loss": stats["loss_sum"] / max(stats["weight_sum"], 1e-300),
-                    "validation_loss": val_loss,
-                    "learning_rate": lr,
-                    "seconds": seconds,
-                    "rows_per_second": train.n_rows / seconds if seconds > 0 else float("inf"),
-                    "ns_per_nonzero": 1e9 * seconds / max(nnz, 1),
-                    "n_threads": stats["n_threads"],
-                    "parallel_mode": stats["parallel_mode"],
-                }
+                    raw = params.predict(validation.indptr, validation.indices,
+                                         values_or_none(validation.data), n_threads)
+                    outputs = solver.validation_outputs(
+                        self._outputs_from_raw(raw, target_attrs, loss=solver.loss(self._task)))
+                    val_loss = self._score_outputs(outputs, validation)
+                    if stops_early:
+                        # an improvement counts when larger than tol; the best epoch is the
+                        # one with the lowest loss, however small its lead
+                        improved = best_loss is None or val_loss < best_loss - float(self.tol)
+                        stale = 0 if improved else stale + 1
+                        if best_loss is None or val_loss < best_loss:
+                            best_loss, best_epoch = val_loss, t
+                            best = params.copy()
+                record = {"epoch": t, "train_loss": extras.pop("train_loss"),
+                          "validation_loss": val_loss}
+                record.update(extras)
+                record["seconds"] = seconds
+                record["rows_per_second"] = (train.n_rows / seconds if seconds > 0
+                                             else float("inf"))
+                record["ns_per_nonzero"] = 1e9 * seconds / max(nnz, 1)
                 history.append(record)
                 if self.verbose:
                     self._print_epoch(record)
@@ -384,23 +366,21 @@ class _BaseFM(BaseEstimator):
                     install(i + 1)
                     if any([bool(callback(self, history)) for callback in self.callbacks]):
                         break
-                if validation is not None and stale >= int(self.n_iter_no_change):
+                if stops_early and stale >= int(self.n_iter_no_change):
                     break
 
             # the kernel stops on a non-finite loss; this also catches a parameter that
             # overflowed in an update after its feature's last use (once, not per epoch:
             # the scan costs as much as a few percent of an epoch on wide models)
-            if not (np.isfinite(w).all() and np.isfinite(V).all()):
-                raise DivergenceError(
-                    f"training diverged by epoch {t}: parameters became NaN or infinite "
-                    f"with learning_rate={self.learning_rate}. Use a smaller learning_rate."
-                )
+            if not params.is_finite():
+                raise DivergenceError(solver.nonfinite_message(t))
             n_iter = len(history) - (len(previous["history_"]) if previous else 0)
             if best is not None and best_epoch != t:
-                w0, w, V = best  # restore the parameters of the best validation epoch
+                params = best  # restore the parameters of the best validation epoch
                 if self.verbose:
                     print(f"restored the parameters of epoch {best_epoch} (validation "
                           f"{self._loss_name()} {best_loss:.5f})", flush=True)
+            install(n_iter)
         except BaseException:
             # A failed fit (divergence, an exception in a callback, Ctrl-C) leaves the
             # estimator unfitted, not holding the half-trained arrays callbacks saw; a
@@ -409,8 +389,6 @@ class _BaseFM(BaseEstimator):
             if previous is not None:
                 self.__dict__.update(previous)
             raise
-
-        install(n_iter)
         return self
 
     def _fitted_attributes(self):
@@ -441,7 +419,7 @@ class _BaseFM(BaseEstimator):
             indptr, indices, data, _ = as_csr(X_val, dtype, n_features=n_features,
                                               name="X_val", owner=type(self).__name__)
             n_rows = indptr.size - 1
-            y_val = check_y(y_val, n_rows, numeric=self._loss == "squared")
+            y_val = check_y(y_val, n_rows, numeric=self._task == "regression")
             y_val = self._encode_validation_targets(y_val, target_attrs)
             sw = check_sample_weight(eval_set[2] if len(eval_set) == 3 else None, n_rows)
         except (TypeError, ValueError) as exc:
@@ -488,7 +466,7 @@ class _BaseFM(BaseEstimator):
         return loss
 
     def _loss_name(self):
-        return self._loss
+        return self._solver_loss
 
     # -- persistence -------------------------------------------------------------------
     def save(self, path):
@@ -509,22 +487,69 @@ class _BaseFM(BaseEstimator):
                 "appropriate arguments before using this estimator."
             )
 
-    def _raw_predict(self, X):
+    def _fitted_loss(self):
+        # models saved before loss_ existed were trained by SGD
+        return getattr(self, "loss_", "squared" if self._task == "regression" else "logistic")
+
+    def _csr_for_predict(self, X):
         self._check_fitted()
         indptr, indices, data, _ = as_csr(X, self.V_.dtype, n_features=self.n_features_in_,
                                           owner=type(self).__name__)
-        return _core.predict(
-            self.w0_, self.w_, self.V_, indptr, indices, values_or_none(data),
-            effective_n_threads(self.n_jobs),
-        )
+        return indptr, indices, values_or_none(data)
+
+    def _predict_current(self, X):
+        """y(x) of the current parameters w0_, w_, V_ alone (for MCMC: the last
+        sample, not the average over the kept samples that predict gives)."""
+        indptr, indices, data = self._csr_for_predict(X)
+        return _core.predict(self.w0_, self.w_, self.V_, indptr, indices, data,
+                             effective_n_threads(self.n_jobs))
+
+    _raw_predict = _predict_current
+
+    def _predict_outputs(self, X):
+        """The task's outputs (clipped predictions, P(classes_[1])) of the fitted
+        model: for MCMC their mean over the kept samples."""
+        indptr, indices, data = self._csr_for_predict(X)
+        n_threads = effective_n_threads(self.n_jobs)
+        samples = getattr(self, "samples_V_", None)
+        if samples is None or len(samples) == 0:
+            raw = _core.predict(self.w0_, self.w_, self.V_, indptr, indices, data, n_threads)
+            return self._outputs_from_raw(raw, self._fitted_target_attrs(),
+                                          loss=self._fitted_loss())
+        total = None
+        for s in range(len(samples)):
+            raw = _core.predict(float(self.samples_w0_[s]), self.samples_w_[s], samples[s],
+                                indptr, indices, data, n_threads)
+            out = self._outputs_from_raw(raw, self._fitted_target_attrs(),
+                                         loss=self._fitted_loss())
+            total = out if total is None else total + out
+        return total / len(samples)
 
 
 _COMMON_PARAMETERS = """\
     n_factors : int, default=8
         Rank k of the pairwise interactions (0 gives a linear model).
     n_epochs : int, default=20
-        Passes over the training data, each in a fresh random order (at most: early
-        stopping and callbacks may end training sooner).
+        Passes over the training data (at most: early stopping and callbacks may end
+        training sooner): SGD epochs, each in a fresh random order, or ALS / MCMC
+        sweeps over every parameter (libFM's -iter).
+    solver : {"sgd", "als", "mcmc"}, default="sgd"
+        "sgd": stochastic gradient descent (learning_rate, schedule, parallel, shuffle
+        apply). "als": exact coordinate descent on the L2-regularised squared loss, one
+        parameter at a time (libFM's ALS; no learning rate). "mcmc": Gibbs sampling of
+        the Bayesian FM with hierarchical priors (libFM's MCMC: the regularisation is
+        learned, no learning rate or reg_linear / reg_factors to tune); predict
+        averages the kept samples. FMClassifier with "als" or "mcmc" fits the probit
+        model, P(y = classes_[1]) = Phi(y(x)), as libFM does. Both sweep on all
+        n_jobs threads, with results that do not depend on the thread count (beyond
+        floating-point summation order). partial_fit is SGD only.
+    feature_groups : array of int of shape (n_features,) or None, default=None
+        "als" and "mcmc": a group id (0, 1, ...) per feature, as libFM's -meta file:
+        MCMC learns a prior per group (e.g. users and items), ALS takes reg_linear and
+        reg_factors per group. None: one group.
+    n_kept_samples : int or None, default=None
+        "mcmc": how many of the chain's last samples predict averages (memory: that
+        many copies of w and V). None keeps all but a burn-in of min(5, t_ // 2).
     learning_rate : float, default=0.01
         SGD step size eta0.
     schedule : {"constant", "invscaling"}, default="constant"
@@ -537,7 +562,11 @@ _COMMON_PARAMETERS = """\
     power_t : float, default=0.5
         Exponent of the "invscaling" schedule.
     reg_bias, reg_linear, reg_factors : float, default=0.0
-        L2 strengths on w0, w and V; applied, as in libFM, to the parameters a sample touches.
+        L2 strengths on w0, w and V. SGD applies them, as libFM, to the parameters a
+        sample touches; ALS adds reg_bias w0^2 + reg_linear |w|^2 + reg_factors |V|^2 to
+        the squared loss, and takes for reg_linear and reg_factors one number or one per
+        feature group (libFM's -regular). MCMC uses reg_bias as the precision of w0's
+        prior (0: flat) and learns the rest.
     init_std : float, default=0.1
         Standard deviation of the normal initialisation of V.
     n_jobs : int or None, default=None
@@ -620,6 +649,15 @@ _COMMON_ATTRIBUTES = """\
         calls): the epoch index of the learning-rate schedule.
     random_seed_ : int
         The seed every random stream of the model derives from.
+    loss_ : str
+        The loss the model was fitted with: "squared", "logistic" (SGD classifier) or
+        "probit" (ALS / MCMC classifier).
+    samples_w0_, samples_w_, samples_V_ : ndarray, solver="mcmc" only
+        The kept samples of w0, w and V, shapes (S,), (S, n_features) and (S,
+        n_features, n_factors); w0_, w_, V_ hold the last sample.
+    alpha_, mu_w_, lambda_w_, mu_v_, lambda_v_ : solver="mcmc" only
+        The chain's current noise precision and per-group prior means and precisions
+        of w (n_groups,) and of V (n_groups, n_factors), from which warm_start goes on.
     best_epoch_ : int or None
         With validation (early_stopping or eval_set): the epoch (counted like t_)
         whose parameters the model holds; None otherwise.
@@ -628,8 +666,9 @@ _COMMON_ATTRIBUTES = """\
 """
 
 
+@register_estimator
 class FMRegressor(RegressorMixin, _BaseFM):
-    _loss = "squared"
+    _task = "regression"
 
     def __init__(
         self,
@@ -656,6 +695,9 @@ class FMRegressor(RegressorMixin, _BaseFM):
         tol=1e-4,
         block_rows=None,
         shuffle="auto",
+        solver="sgd",
+        feature_groups=None,
+        n_kept_samples=None,
     ):
         super().__init__(
             n_factors=n_factors, n_epochs=n_epochs, learning_rate=learning_rate,
@@ -664,7 +706,8 @@ class FMRegressor(RegressorMixin, _BaseFM):
             random_state=random_state, dtype=dtype, parallel=parallel, verbose=verbose,
             callbacks=callbacks, warm_start=warm_start, early_stopping=early_stopping,
             validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
-            tol=tol, block_rows=block_rows, shuffle=shuffle,
+            tol=tol, block_rows=block_rows, shuffle=shuffle, solver=solver,
+            feature_groups=feature_groups, n_kept_samples=n_kept_samples,
         )
         self.clip_predictions = clip_predictions
 
@@ -677,6 +720,7 @@ class FMRegressor(RegressorMixin, _BaseFM):
         """
         return self._train(X, y, sample_weight, partial=False, eval_set=eval_set)
 
+    @available_if(_solver_takes_chunks)
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch of SGD over the rows given, from the current model.
 
@@ -698,11 +742,22 @@ class FMRegressor(RegressorMixin, _BaseFM):
     def _encode_validation_targets(self, y, target_attrs):
         return np.ascontiguousarray(y, dtype=np.float64)
 
-    def _validation_loss(self, raw, rows, target_attrs):
-        """RMSE of the (clipped, as in predict) predictions."""
+    def _fitted_target_attrs(self):
+        return {"y_min_": getattr(self, "y_min_", -np.inf),
+                "y_max_": getattr(self, "y_max_", np.inf)}
+
+    def _outputs_from_raw(self, raw, target_attrs, loss=None):
+        """Predictions, clipped to the training range when clip_predictions is on."""
         if self.clip_predictions:
             np.clip(raw, target_attrs["y_min_"], target_attrs["y_max_"], out=raw)
-        return float(np.sqrt(np.average((raw - rows.y) ** 2, weights=rows.sample_weight)))
+        return raw
+
+    def _score_outputs(self, outputs, rows):
+        """RMSE of the (clipped, as in predict) predictions."""
+        return float(np.sqrt(self._train_loss_of_outputs(outputs, rows)))
+
+    def _train_loss_of_outputs(self, outputs, rows):
+        return float(np.average((outputs - rows.y) ** 2, weights=rows.sample_weight))
 
     def _initial_bias(self, y, sample_weight, smooth=False):
         # start at the (weighted) mean so that early epochs fit structure, not the offset
@@ -720,14 +775,12 @@ class FMRegressor(RegressorMixin, _BaseFM):
         return "rmse"
 
     def predict(self, X):
-        """Predicted targets, clipped to [y_min_, y_max_] when clip_predictions is on."""
-        out = self._raw_predict(X)
-        if self.clip_predictions:
-            np.clip(out, self.y_min_, self.y_max_, out=out)
-        return out
+        """Predicted targets, clipped to [y_min_, y_max_] when clip_predictions is on
+        (solver="mcmc": the mean over the kept samples of their clipped predictions)."""
+        return self._predict_outputs(X)
 
 
-FMRegressor.__doc__ = f"""Factorization Machine regressor (squared loss) trained by parallel SGD.
+FMRegressor.__doc__ = f"""Factorization Machine regressor (squared loss): parallel SGD, ALS or MCMC.
 
     Parameters
     ----------
@@ -745,12 +798,17 @@ FMRegressor.__doc__ = f"""Factorization Machine regressor (squared loss) trained
         Per epoch: epoch (counted like t_), train_loss (mean squared error before each
         update), validation_loss (RMSE on the validation rows, None without
         validation), learning_rate, seconds, rows_per_second, ns_per_nonzero,
-        n_threads, parallel_mode.
+        n_threads, parallel_mode. ALS and MCMC: train_loss is the mean squared error
+        of the (clipped) predictions after the sweep, the entries carry solver instead
+        of learning_rate / parallel_mode, and MCMC adds alpha; with MCMC the validation
+        loss is that of the prediction averaged over the sweeps so far (after the
+        burn-in), and neither early stopping nor eval_set stop the chain.
     """
 
 
+@register_estimator
 class FMClassifier(ClassifierMixin, _BaseFM):
-    _loss = "logistic"
+    _task = "classification"
 
     def __init__(
         self,
@@ -777,6 +835,9 @@ class FMClassifier(ClassifierMixin, _BaseFM):
         tol=1e-4,
         block_rows=None,
         shuffle="auto",
+        solver="sgd",
+        feature_groups=None,
+        n_kept_samples=None,
     ):
         super().__init__(
             n_factors=n_factors, n_epochs=n_epochs, learning_rate=learning_rate,
@@ -785,7 +846,8 @@ class FMClassifier(ClassifierMixin, _BaseFM):
             random_state=random_state, dtype=dtype, parallel=parallel, verbose=verbose,
             callbacks=callbacks, warm_start=warm_start, early_stopping=early_stopping,
             validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
-            tol=tol, block_rows=block_rows, shuffle=shuffle,
+            tol=tol, block_rows=block_rows, shuffle=shuffle, solver=solver,
+            feature_groups=feature_groups, n_kept_samples=n_kept_samples,
         )
         self.class_weight = class_weight
 
@@ -807,6 +869,7 @@ class FMClassifier(ClassifierMixin, _BaseFM):
         """
         return self._train(X, y, sample_weight, partial=False, eval_set=eval_set)
 
+    @available_if(_solver_takes_chunks)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch of SGD over the rows given, from the current model.
 
@@ -937,9 +1000,29 @@ class FMClassifier(ClassifierMixin, _BaseFM):
                              "to learn from")
         return np.ascontiguousarray(row_weight)
 
-    def _validation_loss(self, raw, rows, target_attrs):
-        """Mean logistic loss log(1 + exp(-y f(x))) with y in {-1, +1}."""
-        return float(np.average(np.logaddexp(0.0, -rows.y * raw), weights=rows.sample_weight))
+    def _fitted_target_attrs(self):
+        return {"classes_": self.classes_}
+
+    def _outputs_from_raw(self, raw, target_attrs, loss=None):
+        """P(classes_[1]): the logistic function of the output (SGD), or the normal
+        CDF (the probit model of ALS and MCMC)."""
+        loss = self._solver_loss if loss is None else loss
+        if loss == "probit":
+            return ndtr(raw)
+        p1 = np.empty_like(raw)
+        pos = raw >= 0
+        p1[pos] = 1.0 / (1.0 + np.exp(-raw[pos]))
+        e = np.exp(raw[~pos])
+        p1[~pos] = e / (1.0 + e)
+        return p1
+
+    def _score_outputs(self, outputs, rows):
+        """Mean log-loss of P(y = +1) with y in {-1, +1}."""
+        tiny = np.finfo(np.float64).tiny
+        p = np.where(rows.y > 0, outputs, 1.0 - outputs)
+        return float(np.average(-np.log(np.maximum(p, tiny)), weights=rows.sample_weight))
+
+    _train_loss_of_outputs = _score_outputs
 
     def _initial_bias(self, y, sample_weight, smooth=False):
         # the log-odds of the (weighted) base rate; partial_fit smooths it (one pseudo
@@ -955,26 +1038,26 @@ class FMClassifier(ClassifierMixin, _BaseFM):
 
     # -- prediction --------------------------------------------------------------------
     def decision_function(self, X):
-        """The raw model output y(x): log-odds of classes_[1]."""
-        return self._raw_predict(X)
+        """The model output y(x) for classes_[1]: its log-odds (SGD), its probit
+        (ALS; for MCMC the probit of the probability averaged over the samples)."""
+        if self._fitted_loss() == "logistic" and getattr(self, "samples_V_", None) is None:
+            return self._raw_predict(X)
+        from scipy.special import ndtri
+
+        return ndtri(np.clip(self._predict_outputs(X), 1e-300, 1.0 - 1e-16))
 
     def predict_proba(self, X):
         """Probabilities of classes_[0] and classes_[1], shape (n_samples, 2)."""
-        raw = self._raw_predict(X)
-        p1 = np.empty_like(raw)
-        pos = raw >= 0
-        p1[pos] = 1.0 / (1.0 + np.exp(-raw[pos]))
-        e = np.exp(raw[~pos])
-        p1[~pos] = e / (1.0 + e)
+        p1 = self._predict_outputs(X)
         return np.column_stack([1.0 - p1, p1])
 
     def predict(self, X):
         """The more probable class of each sample."""
-        raw = self._raw_predict(X)  # checks that the model is fitted before classes_ is read
-        return self.classes_[(raw > 0).astype(int)]
+        score = self.decision_function(X)  # checks that the model is fitted first
+        return self.classes_[(score > 0).astype(int)]
 
 
-FMClassifier.__doc__ = f"""Factorization Machine binary classifier (logistic loss) trained by SGD.
+FMClassifier.__doc__ = f"""Factorization Machine binary classifier: SGD, ALS or MCMC (probit).
 
     Takes any two label values; ``classes_[1]`` is the positive class.
 
@@ -991,5 +1074,6 @@ FMClassifier.__doc__ = f"""Factorization Machine binary classifier (logistic los
     classes_ : ndarray of shape (2,)
 {_COMMON_ATTRIBUTES}\
     history_ : list of dict
-        As in FMRegressor, with train_loss and validation_loss the mean logistic loss.
+        As in FMRegressor, with train_loss and validation_loss the mean log-loss (in
+        nats) of P(y = classes_[1]).
     """

@@ -1,0 +1,155 @@
+"""SGD: stochastic gradient descent over the rows in a fresh random order each epoch.
+
+The kernel (fastfm_core/src/sgd.c) runs an epoch with the GIL released, on
+several threads (hogwild, replicas or hybrid: the estimator's `parallel`).
+With shuffle="copy" the fit first copies the rows once in a random order and
+every epoch then visits cache-sized blocks of the copy in a random order.
+"""
+
+import mmap
+import numbers
+
+import numpy as np
+
+from rapidfm import _core
+from rapidfm.solvers import register_solver
+from rapidfm.solvers._base import Solver
+
+SCHEDULES = ("constant", "invscaling")
+SHUFFLES = ("auto", "copy", "epoch")
+# the modes the kernel offers (the binding's table; a kernel without it has these three)
+PARALLEL = tuple(getattr(_core, "PARALLEL_MODES", ("auto", "hogwild", "replicas")))
+# spawn key of the stream of shuffle="copy" (see rapidfm.estimators for the others)
+SHUFFLE_STREAM = 3
+# shuffle="copy": bytes of row data (row pointer, target, entries) per block of the
+# copy. A block then stays in the first-level caches while its rows are trained in a
+# random order, so each line of row data comes from memory once per epoch.
+BLOCK_BYTES = 32 << 10
+
+
+def shuffled(seed, rows):
+    """rows in the random order of shuffle="copy": a function of the seed only."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(SHUFFLE_STREAM,)))
+    return rng.permutation(rows)
+
+
+def memory_mapped(array):
+    """Whether array's memory is a file mapping (np.load(mmap_mode=...), open_cache)."""
+    while array is not None:
+        if isinstance(array, (np.memmap, mmap.mmap)):
+            return True
+        array = getattr(array, "base", None)
+    return False
+
+
+def block_rows_for(rows):
+    """Rows per block of a shuffled copy: about BLOCK_BYTES of row data per block."""
+    entry_bytes = rows.indices.itemsize + (0 if rows.data is None else rows.data.itemsize)
+    per_row = 16 + entry_bytes * rows.indptr[-1] / max(rows.n_rows, 1)
+    return int(min(max(BLOCK_BYTES // per_row, 16), 4096))
+
+
+def _real(estimator, name, low, strict):
+    value = getattr(estimator, name)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    if not np.isfinite(value) or value < low or (strict and value == low):
+        relation = ">" if strict else ">="
+        raise ValueError(f"{name} must be a finite number {relation} {low}, got {value}")
+    return value
+
+
+@register_solver
+class SGDSolver(Solver):
+    name = "sgd"
+    parameters = ("learning_rate", "schedule", "power_t", "reg_bias", "reg_linear",
+                  "reg_factors", "parallel", "block_rows", "shuffle")
+    supports_partial_fit = True
+
+    @classmethod
+    def check_params(cls, est):
+        _real(est, "learning_rate", 0.0, strict=True)
+        _real(est, "power_t", 0.0, strict=False)
+        for name in ("reg_bias", "reg_linear", "reg_factors"):
+            _real(est, name, 0.0, strict=False)
+        if est.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {est.schedule!r}")
+        if est.parallel not in PARALLEL:
+            raise ValueError(f"parallel must be one of {PARALLEL}, got {est.parallel!r}")
+        if est.block_rows is not None:
+            value = est.block_rows
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise TypeError(f"block_rows must be an int, got {value!r}")
+            if value < 1:
+                raise ValueError(f"block_rows must be >= 1, got {value}")
+        if not isinstance(est.shuffle, str) or est.shuffle not in SHUFFLES:
+            raise ValueError(f"shuffle must be one of {SHUFFLES}, got {est.shuffle!r}")
+
+    def loss(self, task):
+        return "squared" if task == "regression" else "logistic"
+
+    def _copies_rows(self, train, partial):
+        """Whether this fit trains on a copy of the rows made in a random order."""
+        est = self.estimator
+        if est.shuffle != "auto":
+            return est.shuffle == "copy"
+        # auto: no copy of data that is not in memory (a memory-mapped cache), nor
+        # where block_rows asks for blocks of the data as stored, nor per partial_fit
+        # call (the copy would cost as much as the epoch saves)
+        return not partial and est.block_rows is None and not any(
+            memory_mapped(a) for a in (train.indptr, train.indices, train.data))
+
+    def arrange_rows(self, train, partial, seed, hold_out):
+        est = self.estimator
+        train.block_rows = int(est.block_rows or 0)
+        copy = self._copies_rows(train, partial)
+        validation = None
+        if hold_out is not None:
+            # the hold-out copies the training rows anyway: in random order when copying
+            train, validation = hold_out(train, copy)
+        elif copy:
+            train = train.take(shuffled(seed, np.arange(train.n_rows)), self.n_threads)
+        if copy:
+            # the copy's rows are in random order: small blocks (cache-sized) cost
+            # nothing in shuffling and save the misses of reading rows at random
+            train.block_rows = int(est.block_rows or block_rows_for(train))
+        return train, validation
+
+    def start(self, params, train, continuing, target_attrs):
+        self.loss_name = self.estimator._solver_loss
+        self.clip_min, self.clip_max = self.estimator._training_clip(target_attrs)
+
+    def learning_rate_at(self, epoch):
+        """eta0 for 'constant'; eta0 / (1 + epoch)^power_t for 'invscaling' (epoch from 0)."""
+        est = self.estimator
+        if est.schedule == "invscaling":
+            return est.learning_rate / (1.0 + epoch) ** est.power_t
+        return est.learning_rate
+
+    def epoch(self, params, train, t, seed):
+        est = self.estimator
+        lr = self.learning_rate_at(t)
+        self.last_learning_rate = lr
+        params.w0, stats = _core.sgd_epoch(
+            params.w0, params.w, params.V, train.indptr, train.indices, train.data, train.y,
+            train.sample_weight, loss=self.loss_name, learning_rate=lr,
+            reg_bias=float(est.reg_bias), reg_linear=float(est.reg_linear),
+            reg_factors=float(est.reg_factors), clip_min=self.clip_min,
+            clip_max=self.clip_max, n_threads=self.n_threads, parallel_mode=est.parallel,
+            seed=seed, block_rows=train.block_rows)
+        return {
+            "train_loss": stats["loss_sum"] / max(stats["weight_sum"], 1e-300),
+            "learning_rate": lr,
+            "n_threads": stats["n_threads"],
+            "parallel_mode": stats["parallel_mode"],
+        }
+
+    def divergence_message(self, t):
+        return (f"training diverged in epoch {t + 1}: the loss became NaN or infinite with "
+                f"learning_rate={self.estimator.learning_rate}. Use a smaller learning_rate "
+                "(or scale the features / stronger regularisation).")
+
+    def nonfinite_message(self, t):
+        return (f"training diverged by epoch {t}: parameters became NaN or infinite with "
+                f"learning_rate={self.estimator.learning_rate}. Use a smaller learning_rate.")

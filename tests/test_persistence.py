@@ -91,7 +91,7 @@ def assert_same_model(original, loaded, X, dropped=()):
     for name in dropped:
         assert got[name] is None
         expected[name] = got[name] = None
-    assert got == expected
+    assert_same_value(got, expected, "params")  # not ==: parameters may be arrays
     state, loaded_state = fitted_state(original), fitted_state(loaded)
     assert sorted(state) == sorted(loaded_state)
     for name in state:
@@ -715,3 +715,436 @@ def test_load_is_exported_and_save_method_uses_the_format(saved):
     assert rapidfm.load is load
     model, path, _, _ = saved
     assert_same_model(model, rapidfm.load(path), sp.eye(3, N_FEATURES, format="csr"))
+
+
+# -- format version 2: model kind, task, solver and solver state ---------------------------------
+
+MCMC_STATE = ("samples_w0_", "samples_w_", "samples_V_", "alpha_", "mu_w_", "lambda_w_",
+              "mu_v_", "lambda_v_")
+DATA_DIR = os.path.join(os.path.dirname(__file__), "data")
+
+
+def has_solver_param():
+    return "solver" in FMRegressor().get_params()
+
+
+def test_v2_header_records_kind_task_solver_and_solver_state(data, saved, tmp_path):
+    model, _, header, _ = saved
+    assert FORMAT_VERSION == 2 and header["format_version"] == 2
+    assert header["model_kind"] == "fm" and header["task"] == "regression"
+    assert header["solver"] == getattr(model, "solver", "sgd") == "sgd"
+    assert header["solver_state"] == []
+    if has_solver_param():
+        assert header["params"]["solver"] == "sgd"
+    classifier = fit_classifier(data)
+    classifier.save(tmp_path / "c.rfm")
+    c_header, _ = read_model_file(tmp_path / "c.rfm")
+    assert (c_header["estimator"], c_header["model_kind"], c_header["task"],
+            c_header["solver"], c_header["solver_state"]) == (
+        "FMClassifier", "fm", "binary_classification", "sgd", [])
+
+
+# the parameters of FMRegressor and FMClassifier when format version 1 was current
+V1_PARAMS = {"block_rows", "callbacks", "clip_predictions", "dtype", "early_stopping",
+             "init_std", "learning_rate", "n_epochs", "n_factors", "n_iter_no_change",
+             "n_jobs", "parallel", "power_t", "random_state", "reg_bias", "reg_factors",
+             "reg_linear", "schedule", "shuffle", "tol", "validation_fraction", "verbose",
+             "warm_start", "class_weight"}
+
+
+def write_v1_file(path, model):
+    """`model` in format version 1 as the rapidfm before version 2 wrote it: the header
+    without model_kind/task/solver/solver_state, params of the version 1 estimators."""
+    model.save(path)
+    header, arrays = read_model_file(path)
+    v1 = {key: header[key] for key in ("format", "rapidfm_version", "estimator", "params",
+                                       "params_dropped", "attributes", "arrays")}
+    v1["format_version"] = 1
+    v1["params"] = {k: v for k, v in header["params"].items() if k in V1_PARAMS}
+    assert set(v1["params"]) == V1_PARAMS - ({"clip_predictions"} if header["estimator"]
+                                             == "FMClassifier" else {"class_weight"})
+    return write_model_file(path, v1, arrays)
+
+
+@pytest.mark.parametrize("kind", ["regressor", "classifier"])
+def test_v1_file_loads_and_predicts_identically(data, tmp_path, kind):
+    model = fit_regressor(data) if kind == "regressor" else fit_classifier(data)
+    path = write_v1_file(tmp_path / "v1.rfm", model)
+    assert read_model_file(path)[0]["format_version"] == 1
+    loaded = load(path)
+    if has_solver_param():
+        assert loaded.solver == "sgd"
+    assert_same_model(model, loaded, data[2])
+    assert_same_model(model, loaded, data[0])
+
+
+@pytest.mark.parametrize("name", ["v1_regressor", "v1_classifier"])
+def test_v1_files_written_by_the_version_1_writer_load(name, tmp_path):
+    """tests/data/v1_*.rfm: bytes written by rapidfm's own writer before format version 2."""
+    path = os.path.join(DATA_DIR, name + ".rfm")
+    header, _ = read_model_file(path)
+    assert header["format_version"] == 1 and "solver" not in header
+    expected = np.load(os.path.join(DATA_DIR, "v1_expected.npz"))
+    X = sp.csr_matrix(expected["X"])
+    model = load(path)
+    assert getattr(model, "solver", "sgd") == "sgd"
+    if name == "v1_regressor":
+        assert type(model) is FMRegressor and model.V_.dtype == np.float64
+        np.testing.assert_allclose(model.predict(X), expected["reg_predict"], rtol=1e-12)
+    else:
+        assert type(model) is FMClassifier and model.classes_.tolist() == ["no", "yes"]
+        np.testing.assert_allclose(model.decision_function(X), expected["clf_decision"],
+                                   rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(model.predict_proba(X), expected["clf_proba"],
+                                   rtol=1e-5, atol=1e-6)
+    model.save(tmp_path / "again.rfm")  # saved again: a version 2 file of an SGD model
+    header, _ = read_model_file(tmp_path / "again.rfm")
+    assert (header["format_version"], header["solver"], header["solver_state"]) == (2, "sgd", [])
+    assert np.array_equal(load(tmp_path / "again.rfm").predict(X), model.predict(X))
+
+
+
+def add_mcmc_state(model, n_samples=3, n_groups=2, seed=0):
+    """Give a fitted model an MCMC chain state by hand (shapes as the solver's API has them)
+    and, where the estimators have the solver parameter, solver="mcmc"."""
+    rng = np.random.default_rng(seed)
+    n, k = model.V_.shape
+    dtype = model.V_.dtype
+    model.samples_w0_ = rng.normal(size=n_samples)
+    model.samples_w_ = rng.normal(size=(n_samples, n)).astype(dtype)
+    model.samples_V_ = rng.normal(size=(n_samples, n, k)).astype(dtype)
+    model.samples_V_[-1] = model.V_
+    model.samples_w_[-1] = model.w_
+    model.samples_w0_[-1] = model.w0_
+    model.alpha_ = 2.5
+    model.mu_w_ = rng.normal(size=n_groups)
+    model.lambda_w_ = rng.gamma(2.0, size=n_groups) + 0.1
+    model.mu_v_ = rng.normal(size=(n_groups, k))
+    model.lambda_v_ = rng.gamma(2.0, size=(n_groups, k)) + 0.1
+    if has_solver_param():
+        model.set_params(solver="mcmc")
+    return model
+
+
+@pytest.fixture(scope="module")
+def mcmc_saved(data, tmp_path_factory):
+    """A regressor with a hand-made MCMC state, its file and the file's parts."""
+    model = add_mcmc_state(fit_regressor(data))
+    path = tmp_path_factory.mktemp("mcmc") / "mcmc.rfm"
+    model.save(path)
+    header, arrays = read_model_file(path)
+    return model, path, header, arrays
+
+
+def test_mcmc_state_round_trips(data, mcmc_saved):
+    model, path, header, arrays = mcmc_saved
+    if has_solver_param():
+        assert header["solver"] == "mcmc" and header["params"]["solver"] == "mcmc"
+        assert header["solver_state"] == list(MCMC_STATE)
+    assert {"samples_w0_", "samples_w_", "samples_V_", "mu_w_", "lambda_w_", "mu_v_",
+            "lambda_v_"} <= set(arrays)
+    assert header["attributes"]["alpha_"] == 2.5
+    loaded = load(path)
+    assert_same_model(model, loaded, data[2])
+    for name in MCMC_STATE[:3] + MCMC_STATE[4:]:
+        array = getattr(loaded, name)
+        assert array.flags.c_contiguous and array.flags.writeable
+
+
+def test_independent_writer_produces_loadable_mcmc_files(data, mcmc_saved, tmp_path):
+    model, _, header, arrays = mcmc_saved
+    assert_same_model(model, load(write_model_file(tmp_path / "m.rfm", header, arrays)),
+                      data[2])
+
+
+def _set_array(name, make):
+    return _edit(arrays={name: make})
+
+
+def _header_with(**changes):
+    return _edit(header=changes)
+
+
+def _drop_state(name):
+    def apply(h, a):
+        h = copy.deepcopy(h)
+        h["solver_state"] = [s for s in h["solver_state"] if s != name]
+        h["attributes"].pop(name, None)
+        return h, {k: v for k, v in a.items() if k != name}
+    return apply
+
+
+BAD_SOLVER_STATE = {
+    "samples_V_ for other n_features": (
+        _set_array("samples_V_", lambda a: a["samples_V_"][:, :-1].copy()), "samples_V_"),
+    "samples_V_ for other n_factors": (
+        _set_array("samples_V_", lambda a: np.concatenate([a["samples_V_"]] * 2, axis=2)),
+        "samples_V_"),
+    "samples_V_ 2-D": (_set_array("samples_V_", lambda a: a["samples_V_"][0].copy()),
+                       "samples_V_"),
+    "samples_w_ with another sample count": (
+        _set_array("samples_w_", lambda a: a["samples_w_"][:-1].copy()), "samples_w_"),
+    "samples_w0_ empty": (_edit(arrays={
+        "samples_w0_": lambda a: a["samples_w0_"][:0].copy(),
+        "samples_w_": lambda a: a["samples_w_"][:0].copy(),
+        "samples_V_": lambda a: a["samples_V_"][:0].copy()}), "no sample"),
+    "NaN in samples_w0_": (
+        _set_array("samples_w0_", lambda a: np.r_[np.nan, a["samples_w0_"][1:]]), "nan"),
+    "inf in samples_V_": (
+        _set_array("samples_V_", lambda a: np.where(a["samples_V_"] > 1, np.inf,
+                                                    a["samples_V_"]).astype(a["V_"].dtype)),
+        "samples_V_"),
+    "integer samples_w_": (_set_array("samples_w_", lambda a: a["samples_w_"].astype(np.int64)),
+                           "float"),
+    "zero lambda_w_": (_set_array("lambda_w_", lambda a: a["lambda_w_"] * 0), "> 0"),
+    "negative lambda_v_": (_set_array("lambda_v_", lambda a: -a["lambda_v_"]), "> 0"),
+    "lambda_v_ of another shape": (
+        _set_array("lambda_v_", lambda a: a["lambda_v_"][:, :-1].copy()), "lambda_v_"),
+    "lambda_w_ for fewer groups": (_set_array("lambda_w_", lambda a: a["lambda_w_"][:1].copy()),
+                                   "lambda_w_"),
+    "inf in mu_v_": (_set_array("mu_v_", lambda a: a["mu_v_"] + np.inf), "mu_v_"),
+    "no groups": (_edit(arrays={name: (lambda a, name=name: a[name][:0].copy())
+                                for name in ("mu_w_", "lambda_w_", "mu_v_", "lambda_v_")}),
+                  "group"),
+    "negative alpha_": (_edit(attributes={"alpha_": -1.0}), "alpha_"),
+    "NaN alpha_": (_edit(attributes={"alpha_": {"__float__": "nan"}}), "alpha_"),
+    "alpha_ a string": (_edit(attributes={"alpha_": "2.5"}), "alpha_"),
+    "incomplete chain": (_drop_state("mu_v_"), "incomplete"),
+    "solver_state names a missing array": (_edit(drop_arrays=("samples_V_",)),
+                                           "does not store"),
+    "solver_state not a list": (_header_with(solver_state="samples_w_"), "solver_state"),
+    "solver_state missing": (lambda h, a: ({k: v for k, v in h.items() if k != "solver_state"},
+                                           a), "solver_state"),
+    "solver_state twice the same": (
+        lambda h, a: (dict(h, solver_state=h["solver_state"] + ["alpha_"]), a), "twice"),
+    "unknown solver": (_header_with(solver="newton"), "unknown solver 'newton'"),
+    "solver not a string": (_header_with(solver=3), "solver"),
+    "unknown model kind": (_header_with(model_kind="ffm"), "unknown model_kind 'ffm'"),
+    "unknown task": (_header_with(task="ranking"), "unknown task 'ranking'"),
+    "classification task for a regressor": (_header_with(task="binary_classification"),
+                                            "does not match"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_SOLVER_STATE))
+def test_inconsistent_solver_state_is_refused(mcmc_saved, tmp_path, case):
+    _, _, header, arrays = mcmc_saved
+    if not has_solver_param() and case in ("solver_state twice the same",
+                                           "solver_state names a missing array"):
+        pytest.skip("needs solver='mcmc' (solver_state lists the chain)")
+    change, fragment = BAD_SOLVER_STATE[case]
+    changed_header, changed_arrays = change(header, arrays)
+    path = write_model_file(tmp_path / "bad.rfm", changed_header, changed_arrays)
+    assert_refused(path, fragment)
+
+
+def test_solver_state_must_match_the_solver(mcmc_saved, saved, tmp_path):
+    if not has_solver_param():
+        pytest.skip("this rapidfm has no solver parameter")
+    _, _, header, arrays = mcmc_saved
+    missing = dict(header, solver_state=list(MCMC_STATE[:-1]))
+    assert_refused(write_model_file(tmp_path / "a.rfm", missing, arrays), "solver_state",
+                   "lambda_v_")
+    _, _, sgd_header, sgd_arrays = saved
+    claims = dict(sgd_header, solver_state=["w_"])
+    assert_refused(write_model_file(tmp_path / "b.rfm", claims, sgd_arrays), "solver_state")
+    # the header's solver and the solver parameter must agree
+    other = copy.deepcopy(header)
+    other["params"]["solver"] = "als"
+    assert_refused(write_model_file(tmp_path / "c.rfm", other, arrays), "'als'", "'mcmc'")
+
+
+def test_solver_unknown_to_this_rapidfm_asks_for_an_upgrade(saved, tmp_path):
+    _, _, header, arrays = saved
+    for solver in ("newton", "als"):
+        changed = copy.deepcopy(header)
+        changed["solver"] = solver
+        if has_solver_param():
+            changed["params"]["solver"] = solver
+        path = write_model_file(tmp_path / f"{solver}.rfm", changed, arrays)
+        if solver == "newton" or not has_solver_param():
+            assert_refused(path, f"'{solver}'", "upgrade rapidfm")
+        else:
+            assert load(path).solver == "als"
+
+
+def test_task_must_match_the_estimator(data, tmp_path):
+    model = fit_classifier(data)
+    model.save(tmp_path / "c.rfm")
+    header, arrays = read_model_file(tmp_path / "c.rfm")
+    path = write_model_file(tmp_path / "bad.rfm", dict(header, task="regression"), arrays)
+    assert_refused(path, "task 'regression'", "FMClassifier")
+
+
+def test_feature_groups_must_fit_the_chain(data, mcmc_saved, tmp_path):
+    if "feature_groups" not in FMRegressor().get_params():
+        pytest.skip("this rapidfm has no feature_groups")
+    _, _, header, arrays = mcmc_saved
+    changed = copy.deepcopy(header)
+    changed["params"]["feature_groups"] = [0, 1, 2] + [0] * (N_FEATURES - 3)  # 3 groups, G=2
+    assert_refused(write_model_file(tmp_path / "g.rfm", changed, arrays), "feature_groups")
+    changed["params"]["feature_groups"] = [0, 1] * (N_FEATURES // 2)
+    assert load(write_model_file(tmp_path / "ok.rfm", changed, arrays)).feature_groups == (
+        [0, 1] * (N_FEATURES // 2))
+
+
+def test_saving_an_inconsistent_chain_fails_before_writing(data, tmp_path):
+    model = add_mcmc_state(fit_regressor(data))
+    model.lambda_v_ = model.lambda_v_[:, :1].copy()
+    with pytest.raises(ValueError, match="lambda_v_"):
+        model.save(tmp_path / "m.rfm")
+    del model.lambda_v_
+    with pytest.raises(ValueError, match="incomplete"):
+        model.save(tmp_path / "m.rfm")
+    assert os.listdir(tmp_path) == []
+
+
+def test_saving_with_an_unknown_solver_fails_before_writing(data, tmp_path):
+    model = fit_regressor(data)
+    if has_solver_param():
+        model.set_params(solver="newton")
+    else:
+        model.solver = "newton"
+    with pytest.raises(ValueError, match="newton"):
+        model.save(tmp_path / "m.rfm")
+    assert os.listdir(tmp_path) == []
+
+
+# -- the estimator registry and the module structure -------------------------------------------
+
+
+def test_estimator_registry():
+    from rapidfm import _registry
+
+    assert _registry.estimator_class("FMRegressor") is FMRegressor
+    assert _registry.estimator_class("FMClassifier") is FMClassifier
+    assert {"FMRegressor", "FMClassifier"} <= set(_registry.registered_estimators())
+    with pytest.raises(_registry.UnknownEstimatorError, match="'Nope'.*FMClassifier"):
+        _registry.estimator_class("Nope")
+    assert _registry.estimator_task(FMClassifier) == "binary_classification"
+    assert _registry.estimator_task(FMRegressor) == "regression"
+    assert _registry.estimator_kind(FMRegressor) == "fm"
+    assert _registry.register_estimator(FMRegressor) is FMRegressor  # again: a no-op
+    other = type("FMRegressor", (FMRegressor,), {"__module__": "somewhere.else"})
+    with pytest.raises(TypeError, match="already registered"):
+        _registry.register_estimator(other)
+    assert _registry.estimator_class("FMRegressor") is FMRegressor
+
+
+def test_subclass_is_saved_as_its_registered_base(data, tmp_path):
+    class MyRegressor(FMRegressor):
+        pass
+
+    X, y, X_new = data
+    model = MyRegressor(n_factors=2, **TRAIN).fit(X, y)
+    model.save(tmp_path / "m.rfm")
+    assert read_model_file(tmp_path / "m.rfm")[0]["estimator"] == "FMRegressor"
+    loaded = load(tmp_path / "m.rfm")
+    assert type(loaded) is FMRegressor
+    assert np.array_equal(loaded.predict(X_new), model.predict(X_new))
+
+
+def _top_level_imports(module):
+    import ast
+
+    with open(module.__file__) as fh:
+        tree = ast.parse(fh.read())
+    names = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            names.add(node.module or "")
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_persistence_does_not_import_the_estimators_at_module_level():
+    from rapidfm import _fileio, _registry
+
+    for module in (persistence, _fileio, _registry):
+        imports = _top_level_imports(module)
+        assert not any("estimators" in name for name in imports), (module.__name__, imports)
+    assert not hasattr(persistence, "_atomic_write")  # it lives in rapidfm._fileio
+
+
+def test_load_from_persistence_alone_in_a_fresh_process(saved, tmp_path):
+    model, path, _, _ = saved
+    X = sp.eye(4, N_FEATURES, format="csr")
+    np.save(tmp_path / "expected.npy", model.predict(X))
+    script = textwrap.dedent(f"""
+        import numpy as np, scipy.sparse as sp
+        from rapidfm.persistence import load
+        model = load({os.fspath(path)!r})
+        X = sp.eye(4, {N_FEATURES}, format="csr")
+        assert np.array_equal(model.predict(X), np.load("expected.npy"))
+    """)
+    subprocess.run([sys.executable, "-c", script], cwd=tmp_path, check=True, timeout=120)
+
+
+def test_every_writer_uses_the_shared_atomic_write():
+    import rapidfm._cli_commands
+    import rapidfm.libfm_model
+    import rapidfm.textfiles
+    from rapidfm._fileio import atomic_write
+
+    assert persistence.atomic_write is atomic_write
+    for module in (rapidfm.libfm_model, rapidfm.textfiles, rapidfm._cli_commands):
+        assert module.atomic_write is atomic_write, module.__name__
+
+
+# -- models trained by the ALS and MCMC solvers ----------------------------------------------------
+
+needs_solvers = pytest.mark.skipif(not has_solver_param(),
+                                   reason="this rapidfm has no solver parameter")
+
+
+def tiny_data():
+    rng = np.random.default_rng(3)
+    X = sp.random(60, 8, density=0.4, random_state=4, format="csr")
+    y = X @ rng.normal(size=8) + 0.05 * rng.normal(size=60)
+    return X, np.asarray(y)
+
+
+@needs_solvers
+def test_mcmc_regressor_round_trip_and_warm_start_continue_the_chain(tmp_path):
+    X, y = tiny_data()
+    model = FMRegressor(solver="mcmc", n_factors=2, n_epochs=5, n_jobs=1, random_state=0)
+    model.fit(X, y)
+    model.save(tmp_path / "m.rfm")
+    header, _ = read_model_file(tmp_path / "m.rfm")
+    assert header["solver"] == "mcmc" and header["solver_state"] == list(MCMC_STATE)
+    loaded = load(tmp_path / "m.rfm")
+    assert_same_model(model, loaded, X)
+    assert np.array_equal(loaded._predict_current(X), model._predict_current(X))
+    for m in (model, loaded):
+        m.set_params(warm_start=True).fit(X, y)
+        assert m.t_ == 10
+    assert np.array_equal(loaded.samples_V_, model.samples_V_)
+    assert np.array_equal(loaded.predict(X), model.predict(X))
+
+
+@needs_solvers
+@pytest.mark.parametrize("solver", ["als", "mcmc"])
+def test_als_and_mcmc_classifiers_round_trip(tmp_path, solver):
+    X, y = tiny_data()
+    labels = np.where(y > np.median(y), "pos", "neg")
+    model = FMClassifier(solver=solver, n_factors=2, n_epochs=4, n_jobs=1, random_state=1)
+    model.fit(X, labels)
+    model.save(tmp_path / "c.rfm")
+    header, _ = read_model_file(tmp_path / "c.rfm")
+    assert header["solver"] == solver and header["task"] == "binary_classification"
+    assert header["solver_state"] == (list(MCMC_STATE) if solver == "mcmc" else [])
+    assert_same_model(model, load(tmp_path / "c.rfm"), X)
+
+
+@needs_solvers
+def test_als_regressor_with_feature_groups_round_trips(tmp_path):
+    X, y = tiny_data()
+    model = FMRegressor(solver="als", n_factors=2, n_epochs=3, n_jobs=1, random_state=0,
+                        feature_groups=np.array([0, 0, 1, 1, 1, 2, 2, 2]),
+                        reg_linear=np.array([0.1, 0.2, 0.3]))
+    model.fit(X, y)
+    model.save(tmp_path / "a.rfm")
+    assert read_model_file(tmp_path / "a.rfm")[0]["solver_state"] == []
+    assert_same_model(model, load(tmp_path / "a.rfm"), X)

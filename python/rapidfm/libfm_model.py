@@ -53,10 +53,10 @@ import re
 
 import numpy as np
 
+from rapidfm._fileio import atomic_write
 from rapidfm._sklearn_compat import NotFittedError
 from rapidfm._validation import check_dtype
 from rapidfm.estimators import FMClassifier, FMRegressor
-from rapidfm.persistence import _atomic_write
 
 __all__ = ["LibFMModelError", "load_libfm_model", "save_libfm_model"]
 
@@ -333,4 +333,4 @@ def save_libfm_model(model, path):
             chunk = "".join(" ".join(map(repr, row)) + "\n" for row in rows[start:start + _BLOCK])
             fh.write(chunk.encode("ascii"))
 
-    _atomic_write(path, write)
+    atomic_write(path, write)

@@ -5,7 +5,7 @@ or FMClassifier; ``rapidfm.load(path)`` reads it back. Reading never unpickles
 anything, so a model file from an untrusted source cannot run code; it can only
 be refused (with :class:`ModelFileError`).
 
-File format, version 1
+File format, version 2
 ----------------------
 A model file is a ZIP archive, uncompressed (stored members, ZIP64 extensions
 allowed) - the container of NumPy's ``.npz`` files, so ``np.load(path,
@@ -15,9 +15,24 @@ allow_pickle=False)`` and any unzip tool can read it. Its members, in this order
     A UTF-8 JSON object (strict JSON: no NaN/Infinity literals) with the keys
 
     ``format``           ``"rapidfm-model"``
-    ``format_version``   ``1`` (:data:`FORMAT_VERSION`); readers refuse larger numbers
+    ``format_version``   ``2`` (:data:`FORMAT_VERSION`); readers refuse larger numbers
     ``rapidfm_version``  the rapidfm version that wrote the file (informative)
-    ``estimator``        ``"FMRegressor"`` or ``"FMClassifier"``
+    ``estimator``        the estimator class, by its name in rapidfm's estimator registry
+                         (``rapidfm._registry``): ``"FMRegressor"`` or ``"FMClassifier"``
+                         (a subclass is saved as its nearest registered base class)
+    ``model_kind``       ``"fm"`` (a factorization machine: w0, w, V)
+    ``task``             ``"regression"`` (FMRegressor) or ``"binary_classification"``
+                         (FMClassifier); must agree with ``estimator``
+    ``solver``           the estimator's ``solver`` parameter, the algorithm that trained
+                         (and, with warm_start, goes on training) the model: ``"sgd"``,
+                         ``"als"`` or ``"mcmc"``; equal to ``params["solver"]``
+    ``solver_state``     list of the fitted attributes (stored under ``attributes`` or as
+                         array members) that are the solver's own state beyond w0_, w_
+                         and V_: for ``"mcmc"`` the chain - ``samples_w0_`` (S,),
+                         ``samples_w_`` (S, n_features), ``samples_V_`` (S, n_features,
+                         n_factors), ``alpha_`` (noise precision), ``mu_w_``, ``lambda_w_``
+                         (G,) and ``mu_v_``, ``lambda_v_`` (G, n_factors) for G feature
+                         groups; empty (``[]``) for ``"sgd"`` and ``"als"``
     ``params``           ``get_params()``, values encoded as below. Values that cannot be
                          represented without pickle - the callables in ``callbacks``, a
                          numpy Generator or RandomState ``random_state`` - are stored as
@@ -35,7 +50,8 @@ allow_pickle=False)`` and any unzip tool can read it. Its members, in this order
     One member per entry of ``arrays``: a fitted ndarray attribute of numeric dtype (bool,
     integer, float, complex) as a standard ``.npy`` file (format 1.0 or 2.0, C order, no
     object dtype): always ``w_`` (n_features,) and ``V_`` (n_features, n_factors) of
-    float32 or float64, plus e.g. ``classes_`` when the labels are numbers.
+    float32 or float64, plus e.g. ``classes_`` when the labels are numbers and the
+    MCMC chain's arrays.
 
 Archive comment (the last bytes of the file)
     ``rapidfm-sha256:`` followed by 64 lowercase hex digits: the SHA-256 of every byte
@@ -65,14 +81,28 @@ Loading checks, before building the estimator: the ZIP structure and member CRCs
 declared shape and dtype and its data against its sha256, and then the model's
 consistency (``V_`` 2-D float32/float64 with ``n_features_in_`` rows, ``w_`` of the
 same dtype and length, finite values, ``w0_`` a finite number, two ``classes_`` for a
-classifier, ``y_min_ <= y_max_`` for a clipping regressor). Every failure raises
-:class:`ModelFileError` (a ValueError) naming the file and the problem; a missing
-file raises FileNotFoundError.
+classifier, ``y_min_ <= y_max_`` for a clipping regressor). For version 2 also: a
+known ``model_kind``, a ``task`` matching the estimator, a known ``solver`` (one of
+the above or of ``rapidfm.solvers.SOLVERS``) equal to the ``solver`` parameter, a
+``solver_state`` naming exactly the solver's state attributes the file stores, and a
+complete, consistent MCMC state wherever the model has one (all eight attributes;
+the same number S >= 1 of samples in each ``samples_*`` array, their shapes matching
+``V_``; ``mu_*``/``lambda_*`` of G >= 1 groups; finite values, ``alpha_`` and the
+``lambda_*`` > 0; ``feature_groups`` within the G groups). Every failure raises
+:class:`ModelFileError` (a ValueError) naming the file and the problem (for an
+unknown ``solver``, ``model_kind`` or ``task``: the value); a missing file raises
+FileNotFoundError.
+
+Version 1 (rapidfm before the ALS and MCMC solvers) is version 2 without the keys
+``model_kind``, ``task``, ``solver`` and ``solver_state``; such a file is read as
+model kind ``"fm"``, the estimator's task, solver ``"sgd"`` (its ``params`` lack
+``solver``; the model gets ``solver="sgd"``) and no solver state.
 
 Compatibility: files of format version <= :data:`FORMAT_VERSION` load in this and
 later rapidfm versions; parameters missing from an older file take their defaults.
-A file naming a parameter this rapidfm does not know is refused (it was written by
-a newer rapidfm) rather than loaded with a silently ignored setting.
+A file naming a parameter, solver, model kind or task this rapidfm does not know is
+refused (it was written by a newer rapidfm) rather than loaded with a silently
+ignored setting.
 
 Writes are atomic: the file is written under a temporary name in the target's folder,
 flushed and fsync'ed, then renamed over the target with ``os.replace``; if anything
@@ -83,26 +113,24 @@ estimators (plain attribute state), but only this format is safe to load from
 untrusted sources and stable across rapidfm versions.
 """
 
-import contextlib
 import hashlib
 import json
 import math
 import os
 import re
-import stat
 import struct
-import tempfile
 import zipfile
 
 import numpy as np
 
+from rapidfm import _registry
+from rapidfm._fileio import atomic_write
 from rapidfm._sklearn_compat import NotFittedError
-from rapidfm.estimators import FMClassifier, FMRegressor
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "ModelFileError", "load", "save_model"]
 
 FORMAT_NAME = "rapidfm-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 HEADER_MEMBER = "header.json"
 
 _DIGEST_PREFIX = b"rapidfm-sha256:"
@@ -110,7 +138,17 @@ _DIGEST_HEX_LEN = 64
 _ZIP_MAGIC = b"PK\x03\x04"
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed member timestamps: saving twice gives identical bytes
 _CHUNK = 1 << 22
-_ESTIMATORS = {"FMRegressor": FMRegressor, "FMClassifier": FMClassifier}
+# solvers this module knows (rapidfm.solvers.SOLVERS, where it exists, may add more), and the
+# fitted attributes that are each one's state beyond w0_, w_, V_ (the header's solver_state)
+_SOLVERS = ("sgd", "als", "mcmc")
+_SOLVER_STATE = {
+    "sgd": (),
+    "als": (),
+    "mcmc": ("samples_w0_", "samples_w_", "samples_V_", "alpha_", "mu_w_", "lambda_w_",
+             "mu_v_", "lambda_v_"),
+}
+_MCMC_STATE = _SOLVER_STATE["mcmc"]
+_V1_SOLVER = "sgd"  # files from before the solver parameter existed were trained by SGD
 _REQUIRED = ("w0_", "w_", "V_", "n_features_in_")
 _ATTRIBUTE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*_\Z")
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")
@@ -281,18 +319,52 @@ def _array_digest(array):
     return hashlib.sha256(array.reshape(-1).view(np.uint8)).hexdigest()
 
 
+def _ensure_estimators(name=None):
+    """Fill the estimator registry (importing rapidfm.estimators registers its classes)
+    when it is empty or lacks `name`; persistence does not import it at module level."""
+    known = _registry.registered_estimators()
+    if not known or (name is not None and name not in known):
+        import rapidfm.estimators  # noqa: F401
+
+
+def _solver_registry():
+    """rapidfm.solvers.SOLVERS ({name: solver class}), or {} where it does not exist
+    (imported here, not at module level: the solvers import the estimators' machinery)."""
+    try:
+        from rapidfm.solvers import SOLVERS
+    except ImportError:
+        return {}
+    return SOLVERS if isinstance(SOLVERS, dict) else dict.fromkeys(SOLVERS)
+
+
+def _known_solvers():
+    """The solver names a model file may record: this module's plus the solver registry's."""
+    extra = tuple(name for name in _solver_registry() if isinstance(name, str))
+    return _SOLVERS + tuple(name for name in extra if name not in _SOLVERS)
+
+
+def _solver_state_names(solver, present):
+    """The names among `present` of the fitted attributes that are `solver`'s state (its
+    class's ``state_attributes`` in the solver registry, else this module's table), in
+    that order; None for a solver neither knows."""
+    names = getattr(_solver_registry().get(solver), "state_attributes", None)
+    if names is None:
+        names = _SOLVER_STATE.get(solver)
+    if names is None:
+        return None
+    return [name for name in names if name in present]
+
+
 def _build_header(model):
     """(header dict, {name: C-contiguous ndarray}) for a fitted model."""
     import rapidfm
 
-    if isinstance(model, FMClassifier):
-        estimator = "FMClassifier"
-    elif isinstance(model, FMRegressor):
-        estimator = "FMRegressor"
-    else:
-        raise TypeError(
-            f"save_model saves FMRegressor and FMClassifier models, got {type(model).__name__}"
-        )
+    _ensure_estimators()
+    estimator = _registry.registered_name(type(model))
+    if estimator is None:
+        names = " and ".join(sorted(_registry.registered_estimators())) or "registered estimator"
+        raise TypeError(f"save_model saves {names} models, got {type(model).__name__}")
+    cls = _registry.estimator_class(estimator)
     state = _fitted_attributes(model)
     missing = [name for name in _REQUIRED if name not in state]
     if missing:
@@ -300,6 +372,14 @@ def _build_header(model):
             f"This {type(model).__name__} instance is not fitted yet (no {', '.join(missing)}). "
             "Call 'fit' before saving it."
         )
+
+    solver = getattr(model, "solver", _V1_SOLVER)
+    known_solvers = _known_solvers()
+    if not isinstance(solver, str) or solver not in known_solvers:
+        raise ValueError(f"cannot save {type(model).__name__}: unknown solver {solver!r} "
+                         f"(known solvers: {', '.join(known_solvers)})")
+    _check_solver_state(model, lambda problem: ValueError(
+        f"cannot save {type(model).__name__}: {problem}"))
 
     params, dropped = {}, []
     for name, value in model.get_params(deep=False).items():
@@ -330,6 +410,10 @@ def _build_header(model):
         "format_version": FORMAT_VERSION,
         "rapidfm_version": rapidfm.__version__,
         "estimator": estimator,
+        "model_kind": _registry.estimator_kind(cls),
+        "task": _registry.estimator_task(cls),
+        "solver": solver,
+        "solver_state": _solver_state_names(solver, state) or [],
         "params": params,
         "params_dropped": dropped,
         "attributes": attributes,
@@ -375,67 +459,19 @@ def _file_digest(fh, n_bytes):
     return h.hexdigest()
 
 
-def _current_umask():
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _atomic_write(path, write):
-    """Call write(fh) on a temporary binary file beside `path`, fsync it, rename it onto `path`.
-
-    On any exception (KeyboardInterrupt included) the temporary file is removed and an
-    existing file at `path` is left as it was. The new file gets the mode of the file it
-    replaces, or the usual 0o666 & ~umask.
-    """
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"cannot write the model to {path!r}: it is a directory")
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
-    except OSError:
-        mode = 0o666 & ~_current_umask()
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.",
-                               suffix=".tmp")
-    try:
-        with open(fd, "w+b") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    # make the rename itself durable (best effort: not every platform can fsync a folder)
-    with contextlib.suppress(OSError, AttributeError):
-        dir_fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
 def save_model(model, path):
-    """Write a fitted FMRegressor or FMClassifier to `path` (format: see the module docstring).
+    """Write a fitted registered estimator (FMRegressor, FMClassifier) to `path` (format:
+    see the module docstring).
 
     The write is atomic (temporary file in the same folder, fsync, os.replace). Raises
     NotFittedError for an unfitted model, and TypeError (before touching `path`) when a
     fitted attribute has no pickle-free representation. Parameters that cannot be stored
     (callables in ``callbacks``, a numpy Generator or RandomState ``random_state``) are
-    saved as None and listed in the header's ``params_dropped``.
+    saved as None and listed in the header's ``params_dropped``. ValueError: an unknown
+    solver or an incomplete or inconsistent MCMC state.
     """
     header, arrays = _build_header(model)
-    _atomic_write(path, lambda fh: _write_archive(fh, header, arrays))
+    atomic_write(path, lambda fh: _write_archive(fh, header, arrays))
 
 
 # -- loading -------------------------------------------------------------------------------------
@@ -504,9 +540,14 @@ def _check_header_layout(header, path):
         if not isinstance(header.get(key), kind):
             raise _fail(path, f"{HEADER_MEMBER} lacks {key!r} or it is not a "
                         f"{'JSON object' if kind is dict else kind.__name__}")
-    if header["estimator"] not in _ESTIMATORS:
-        raise _fail(path, f"unknown estimator {header['estimator']!r} (expected one of "
-                    f"{sorted(_ESTIMATORS)})")
+    if header["format_version"] >= 2:
+        for key in ("model_kind", "task", "solver"):
+            if not isinstance(header.get(key), str):
+                raise _fail(path, f"{HEADER_MEMBER} lacks {key!r} or it is not a string")
+        state = header.get("solver_state")
+        if not (isinstance(state, list) and all(isinstance(name, str) for name in state)):
+            raise _fail(path, f"{HEADER_MEMBER} lacks 'solver_state' or it is not a list "
+                        "of attribute names")
     for name, meta in header["arrays"].items():
         if not _ATTRIBUTE_NAME.match(name):
             raise _fail(path, f"invalid array name {name!r}")
@@ -516,6 +557,51 @@ def _check_header_layout(header, path):
                 or not isinstance(meta["dtype"], str)
                 or not isinstance(meta["sha256"], str) or not _HEX64.match(meta["sha256"])):
             raise _fail(path, f"malformed entry for array {name!r} in {HEADER_MEMBER}: {meta!r}")
+
+
+def _model_description(header, path):
+    """(estimator class, model_kind, task, solver, solver_state) of a checked header: read
+    from a version 2 header and checked against the estimator class, or those of a
+    version 1 file (model kind "fm", the class's task, solver "sgd", no solver state)."""
+    name = header["estimator"]
+    _ensure_estimators(name)
+    try:
+        cls = _registry.estimator_class(name)
+    except _registry.UnknownEstimatorError as exc:
+        raise _fail(path, str(exc)) from None
+    kind, task = _registry.estimator_kind(cls), _registry.estimator_task(cls)
+    if header["format_version"] < 2:
+        return cls, kind, task, _V1_SOLVER, []
+    if header["model_kind"] not in _registry.MODEL_KINDS:
+        raise _fail(path, f"unknown model_kind {header['model_kind']!r} (this rapidfm knows "
+                    f"{', '.join(_registry.MODEL_KINDS)}): upgrade rapidfm to load it")
+    if header["model_kind"] != kind:
+        raise _fail(path, f"model_kind {header['model_kind']!r} does not match the estimator "
+                    f"{name} (model kind {kind!r})")
+    if header["task"] not in _registry.TASKS:
+        raise _fail(path, f"unknown task {header['task']!r} (this rapidfm knows "
+                    f"{', '.join(_registry.TASKS)}): upgrade rapidfm to load it")
+    if header["task"] != task:
+        raise _fail(path, f"task {header['task']!r} does not match the estimator {name} "
+                    f"(task {task!r})")
+    known_solvers = _known_solvers()
+    if header["solver"] not in known_solvers:
+        raise _fail(path, f"unknown solver {header['solver']!r} (this rapidfm knows "
+                    f"{', '.join(known_solvers)}): upgrade rapidfm to load it")
+    state = header["solver_state"]
+    if len(set(state)) != len(state):
+        raise _fail(path, f"solver_state {state!r} names an attribute twice")
+    stored = set(header["attributes"]) | set(header["arrays"])
+    missing = [attr for attr in state if attr not in stored]
+    if missing:
+        raise _fail(path, f"solver_state names {missing}, which the file does not store")
+    solver = header["solver"]
+    expected = _solver_state_names(solver, stored)
+    if expected is not None:
+        if sorted(state) != sorted(expected):
+            raise _fail(path, f"solver_state {state!r} does not match the state of solver "
+                        f"{solver!r} stored in the file ({expected!r})")
+    return cls, kind, task, solver, list(state)
 
 
 def _read_array(zf, name, meta, path, file_size):
@@ -578,13 +664,15 @@ def _is_int(value):
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
-def _check_model(model, path):
+def _check_model(model, task, path):
     """The fitted attributes are present and consistent, so that predict is safe."""
     state = vars(model)
+    classifier = task == "binary_classification"
+    clipping = not classifier and getattr(model, "clip_predictions", False)
     required = list(_REQUIRED)
-    if isinstance(model, FMClassifier):
+    if classifier:
         required.append("classes_")
-    elif model.clip_predictions:
+    elif clipping:
         required += ["y_min_", "y_max_"]
     missing = [name for name in required if name not in state]
     if missing:
@@ -607,27 +695,95 @@ def _check_model(model, path):
         raise _fail(path, f"w0_ must be a finite number, got {w0!r}")
     if not (np.isfinite(w).all() and np.isfinite(V).all()):
         raise _fail(path, "w_ or V_ holds NaN or infinite values")
-    if "n_iter_" in state and (not _is_int(model.n_iter_) or model.n_iter_ < 0):
-        raise _fail(path, f"n_iter_ must be a non-negative int, got {model.n_iter_!r}")
+    for name in ("n_iter_", "t_"):
+        if name in state and (not _is_int(state[name]) or state[name] < 0):
+            raise _fail(path, f"{name} must be a non-negative int, got {state[name]!r}")
     if "history_" in state and not isinstance(model.history_, list):
         raise _fail(path, f"history_ must be a list, got {type(model.history_).__name__}")
-    if isinstance(model, FMClassifier):
+    if classifier:
         classes = model.classes_
         if not isinstance(classes, np.ndarray) or classes.shape != (2,):
             raise _fail(path, f"classes_ must be an array of 2 labels, got {classes!r}")
-    elif model.clip_predictions:
+    elif clipping:
         lo, hi = model.y_min_, model.y_max_
         if not (_is_real(lo) and _is_real(hi)) or not lo <= hi:
             raise _fail(path, f"y_min_ = {lo!r} and y_max_ = {hi!r} do not form a range")
+    _check_solver_state(model, lambda problem: _fail(path, problem))
     # the kernel wants C-contiguous, writable parameters (fit with warm start updates them)
-    model.w_ = np.require(w, requirements=["C", "W"])
-    model.V_ = np.require(V, requirements=["C", "W"])
+    for name in ("w_", "V_") + _MCMC_STATE:
+        if isinstance(state.get(name), np.ndarray):
+            setattr(model, name, np.require(state[name], requirements=["C", "W"]))
+
+
+def _float_array(value, name, shape, fail):
+    """value as a finite float ndarray of the given shape (None: any length), else fail."""
+    if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
+        raise fail(f"MCMC state {name} must be a float array, got "
+                   f"{getattr(value, 'dtype', type(value).__name__)}")
+    if value.ndim != len(shape) or any(want is not None and got != want
+                                       for got, want in zip(value.shape, shape)):
+        wanted = ", ".join("S" if n is None else str(n) for n in shape)
+        wanted = f"({wanted},)" if len(shape) == 1 else f"({wanted})"
+        raise fail(f"MCMC state {name} has shape {value.shape}, expected {wanted}")
+    if not np.isfinite(value).all():
+        raise fail(f"MCMC state {name} holds NaN or infinite values")
+    return value
+
+
+def _check_solver_state(model, fail):
+    """The MCMC chain state (samples and hyperparameters), where the model has any, is
+    complete and consistent with V_; `fail(problem)` makes the exception to raise."""
+    state = vars(model)
+    present = [name for name in _MCMC_STATE if name in state]
+    if not present:
+        return
+    missing = [name for name in _MCMC_STATE if name not in state]
+    if missing:
+        raise fail(f"the MCMC state is incomplete: it has {', '.join(present)} but not "
+                   f"{', '.join(missing)}")
+    V = state.get("V_")
+    if not isinstance(V, np.ndarray) or V.ndim != 2:
+        return  # _check_model reports that
+    n, k = V.shape
+    w0s = _float_array(state["samples_w0_"], "samples_w0_", (None,), fail)
+    n_samples = w0s.shape[0]
+    if n_samples < 1:
+        raise fail("MCMC state samples_w0_ holds no sample")
+    _float_array(state["samples_w_"], "samples_w_", (n_samples, n), fail)
+    _float_array(state["samples_V_"], "samples_V_", (n_samples, n, k), fail)
+    alpha = state["alpha_"]
+    if isinstance(alpha, np.ndarray) and alpha.ndim == 0 and alpha.dtype.kind in "iuf":
+        alpha = alpha.item()
+    if not _is_real(alpha) or not (math.isfinite(alpha) and alpha > 0):
+        raise fail(f"MCMC state alpha_ (the noise precision) must be a finite number > 0, "
+                   f"got {alpha!r}")
+    mu_w = _float_array(state["mu_w_"], "mu_w_", (None,), fail)
+    n_groups = mu_w.shape[0]
+    if n_groups < 1:
+        raise fail("MCMC state mu_w_ has no feature group")
+    lambda_w = _float_array(state["lambda_w_"], "lambda_w_", (n_groups,), fail)
+    _float_array(state["mu_v_"], "mu_v_", (n_groups, k), fail)
+    lambda_v = _float_array(state["lambda_v_"], "lambda_v_", (n_groups, k), fail)
+    for name, lam in (("lambda_w_", lambda_w), ("lambda_v_", lambda_v)):
+        if not (lam > 0).all():
+            raise fail(f"MCMC state {name} (prior precisions) must be > 0, but its smallest "
+                       f"value is {float(lam.min())!r}")
+    groups = getattr(model, "feature_groups", None)
+    if groups is not None:
+        try:
+            groups = np.asarray(groups)
+        except (TypeError, ValueError):
+            return  # fit validates the parameter; the chain state itself is consistent
+        if (groups.shape == (n,) and groups.dtype.kind in "iu" and n
+                and not (0 <= groups.min() and groups.max() < n_groups)):
+            raise fail(f"feature_groups names groups {groups.min()}..{groups.max()} but the "
+                       f"MCMC state has {n_groups} group(s)")
 
 
 def _build_model(header, arrays, path):
     import rapidfm
 
-    cls = _ESTIMATORS[header["estimator"]]
+    cls, _, task, solver, _ = _model_description(header, path)
     try:
         params = _decode(header["params"])
         attributes = _decode(header["attributes"])
@@ -640,6 +796,16 @@ def _build_model(header, arrays, path):
             path, f"parameters {unknown} are unknown to {cls.__name__} in rapidfm "
             f"{rapidfm.__version__} (the file was written by rapidfm "
             f"{header.get('rapidfm_version', '?')}): upgrade rapidfm to load it")
+    if "solver" in known:
+        # a version 1 file was written before the parameter existed: its models are SGD's
+        params.setdefault("solver", solver)
+        if params["solver"] != solver:
+            raise _fail(path, f"the header's solver {solver!r} differs from the solver "
+                        f"parameter {params['solver']!r}")
+    elif solver != _V1_SOLVER:
+        raise _fail(path, f"the model was trained with solver {solver!r}, which "
+                    f"{cls.__name__} in rapidfm {rapidfm.__version__} does not have: "
+                    "upgrade rapidfm to load it")
     model = cls(**params)
     for name, value in list(attributes.items()) + list(arrays.items()):
         if not _ATTRIBUTE_NAME.match(name):
@@ -647,7 +813,7 @@ def _build_model(header, arrays, path):
         if name in attributes and name in arrays:
             raise _fail(path, f"attribute {name!r} is stored twice")
         setattr(model, name, value)
-    _check_model(model, path)
+    _check_model(model, task, path)
     return model
 
 

@@ -33,6 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from rapidfm import _core
+from rapidfm._fileio import atomic_write
 from rapidfm._validation import check_dtype, effective_n_threads
 
 __all__ = ["DataFileError", "dump_libffm", "dump_svmlight", "load_libffm", "load_svmlight"]
@@ -266,8 +267,6 @@ def _format_labels(y):
 
 
 def _write_lines(path, lines_of):
-    from rapidfm.persistence import _atomic_write
-
     def write(fh):
         out = gzip.GzipFile(fileobj=fh, mode="wb", mtime=0) if str(path).endswith(".gz") else fh
         for chunk in lines_of():
@@ -275,7 +274,7 @@ def _write_lines(path, lines_of):
         if out is not fh:
             out.close()
 
-    _atomic_write(path, write)
+    atomic_write(path, write)
 
 
 def _rows_text(X, y, zero_based, fields=None, comment=None, query_id=None):

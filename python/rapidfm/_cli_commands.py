@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from rapidfm._fileio import atomic_write
 from rapidfm._progress import ConvertProgress, EpochProgress, progress_enabled
 
 ZERO_BASED = {"auto": "auto", "yes": True, "no": False}
@@ -57,6 +58,44 @@ def check_output(path, what):
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
         raise FileNotFoundError(f"{what} {path}: folder {parent} does not exist")
+
+
+def read_feature_groups(path, n_features, what):
+    """Group ids from libFM's ``-meta`` file: one integer >= 0 per feature, separated
+    by whitespace (libFM writes one per line). Like libFM, only the first `n_features`
+    ids are read (all for None); G = the largest id + 1 (ids must be < the number of
+    features). Returns an int32 array; ValueError naming the file and line when it is
+    malformed or too short."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{what} {path} is a folder, not a file of group ids")
+    ids = []
+    with open(path, "rb") as fh:
+        for lineno, line in enumerate(fh, 1):
+            for token in line.split():
+                try:
+                    value = int(token)
+                except ValueError:
+                    value = -1
+                if value < 0:
+                    text = token.decode("utf-8", "replace")[:40]
+                    raise ValueError(f"{what} {path}, line {lineno}: {text!r} is not a group "
+                                     "id (an integer >= 0, one per feature line)")
+                ids.append(value)
+            if n_features is not None and len(ids) >= n_features:
+                break
+    if not ids:
+        raise ValueError(f"{what} {path} holds no group ids (one per feature line)")
+    if n_features is not None:
+        if len(ids) < n_features:
+            raise ValueError(f"{what} {path} has {len(ids)} group ids, but the data have "
+                             f"{n_features} features (one id per feature line)")
+        ids = ids[:n_features]
+    groups = np.asarray(ids, dtype=np.int64)
+    if groups.max() >= groups.size:
+        raise ValueError(f"{what} {path}: group id {int(groups.max())} for {groups.size} "
+                         "features (ids count from 0: G = the largest id + 1)")
+    return groups.astype(np.int32)
 
 
 def sniff_format(path):
@@ -174,6 +213,7 @@ def run_train(args):
     from rapidfm._validation import effective_n_threads
 
     check_output(args.model, "--model")
+    _check_solver_options(args)
     dtype = DTYPES[args.dtype]
     zero_based = ZERO_BASED[args.zero_based]
     data = read_data(args.data, args.format, zero_based, dtype, args.threads)
@@ -199,22 +239,20 @@ def run_train(args):
     # --reg is the shorthand for both; --reg-linear / --reg-factors override it
     shared = 0.0 if args.reg is None else args.reg
     params = dict(
-        n_factors=args.factors, n_epochs=args.epochs, learning_rate=args.learning_rate,
-        schedule=args.schedule, reg_bias=args.reg_bias,
+        n_factors=args.factors, n_epochs=args.epochs, reg_bias=args.reg_bias,
         reg_linear=shared if args.reg_linear is None else args.reg_linear,
         reg_factors=shared if args.reg_factors is None else args.reg_factors,
         init_std=args.init_std, n_jobs=args.threads,
         random_state=args.seed, dtype=dtype, early_stopping=args.early_stopping,
         validation_fraction=args.validation_fraction, n_iter_no_change=args.patience,
-        shuffle=args.shuffle,
     )
-    if args.block_rows is not None:  # only when asked: the default keeps one global shuffle
-        params["block_rows"] = args.block_rows
+    params.update(_solver_params(args, n_features))
     model = (FMClassifier if args.task == "classification" else FMRegressor)(**params)
     loss_name, report = _loss_report(model)
     show = progress_enabled(sys.stderr, force=args.progress, quiet=args.quiet)
     progress = EpochProgress(args.epochs, loss_name, report, enabled=show)
-    model.set_params(callbacks=[progress] if show else None)
+    model.set_params(callbacks=[_with_rows_per_second(progress, data.X.shape[0])]
+                     if show else None)
     start = time.perf_counter()
     with progress:
         model.fit(data.X, data.y, eval_set=eval_set)
@@ -228,7 +266,9 @@ def run_train(args):
     model.save(args.model)
 
     last = model.history_[-1]
-    text = (f"trained {type(model).__name__}(n_factors={args.factors}) for {model.n_iter_} "
+    solver = "" if args.solver == "sgd" else f", solver={args.solver!r}"
+    text = (f"trained {type(model).__name__}(n_factors={args.factors}{solver}) for "
+            f"{model.n_iter_} "
             f"epoch{'s' if model.n_iter_ != 1 else ''} in {seconds:.2f} s on "
             f"{effective_n_threads(args.threads)} thread(s): train {loss_name} "
             f"{report(last['train_loss']):.5f}")
@@ -238,6 +278,57 @@ def run_train(args):
     _say(args, text)
     _say(args, f"saved {args.model} (seed {model.random_seed_})")
     return 0
+
+
+def _check_solver_options(args):
+    """UsageError for an option that the chosen --solver does not use (before any data
+    is read)."""
+    solver = args.solver
+    if solver == "sgd":
+        if args.feature_groups is not None:
+            raise UsageError("--feature-groups applies to --solver als and mcmc (SGD has one "
+                             "regularization for all features)")
+    elif args.block_rows is not None or args.shuffle != "auto":
+        raise UsageError(f"--block-rows and --shuffle apply to --solver sgd; {solver} "
+                         "sweeps over the features, not the rows")
+    if solver == "mcmc" and (args.reg, args.reg_linear, args.reg_factors) != (None,) * 3:
+        raise UsageError("--reg, --reg-linear and --reg-factors do not apply to --solver "
+                         "mcmc: its hyperpriors learn the regularization of w and V "
+                         "(--reg-bias is the prior precision of w0)")
+    if solver != "mcmc" and args.n_kept_samples is not None:
+        raise UsageError("--n-kept-samples applies to --solver mcmc")
+    if solver == "mcmc" and args.early_stopping:
+        raise UsageError("--early-stopping does not apply to --solver mcmc: its prediction "
+                         "averages the samples of the chain, there is no best sweep to keep "
+                         "(--validation reports the validation loss of the average)")
+
+
+def _solver_params(args, n_features):
+    """The estimator parameters of --solver and of the options of that solver."""
+    if args.solver == "sgd":  # solver left at its default: SGD as before the solvers
+        params = dict(learning_rate=args.learning_rate, schedule=args.schedule,
+                      shuffle=args.shuffle)
+        if args.block_rows is not None:  # only when asked: the default: one global shuffle
+            params["block_rows"] = args.block_rows
+        return params
+    params = dict(solver=args.solver)
+    if args.feature_groups is not None:
+        params["feature_groups"] = read_feature_groups(args.feature_groups, n_features,
+                                                       "--feature-groups")
+    if args.n_kept_samples is not None:
+        params["n_kept_samples"] = args.n_kept_samples
+    return params
+
+
+def _with_rows_per_second(progress, n_rows):
+    """The progress callback, fed rows/s where a solver's history lacks it (ALS/MCMC)."""
+    def callback(model, history):
+        record = history[-1]
+        if "rows_per_second" not in record:
+            record = dict(record, rows_per_second=n_rows / max(record["seconds"], 1e-9))
+        return progress(model, [record])
+
+    return callback
 
 
 # -- predict ------------------------------------------------------------------------------
@@ -261,8 +352,6 @@ def _label_text(labels):
 
 def write_lines(path, lines):
     """One item per line to `path` (atomically) or to stdout for '-'."""
-    from rapidfm.persistence import _atomic_write
-
     step = 1 << 16
     if path == "-":
         for start in range(0, len(lines), step):
@@ -274,7 +363,7 @@ def write_lines(path, lines):
         for start in range(0, len(lines), step):
             fh.write("".join(f"{t}\n" for t in lines[start:start + step]).encode())
 
-    _atomic_write(path, write)
+    atomic_write(path, write)
 
 
 def run_predict(args):
@@ -300,7 +389,10 @@ def run_predict(args):
     classifier = isinstance(model, FMClassifier)
     if classifier:
         raw = model.decision_function(X)
-        p1 = model.predict_proba(X)[:, 1] if not args.labels else None
+        # als / mcmc: a probit model, whose log-loss comes from the probabilities
+        probit = getattr(model, "solver", "sgd") != "sgd"
+        p1 = (model.predict_proba(X)[:, 1] if not args.labels or (probit and args.metrics)
+              else None)
         lines = (_label_text(model.classes_[(raw > 0).astype(int)]) if args.labels
                  else _number_text(p1))
     else:
@@ -313,7 +405,8 @@ def run_predict(args):
 
     if args.metrics:
         if classifier:
-            print(_classification_metrics(model, raw, data.y, args.data), file=sys.stderr)
+            print(_classification_metrics(model, raw, data.y, args.data,
+                                          p1 if probit else None), file=sys.stderr)
         else:
             err = pred - data.y
             print(f"{args.data}: RMSE {np.sqrt(np.mean(err ** 2)):.6g}  MAE "
@@ -321,7 +414,9 @@ def run_predict(args):
     return 0
 
 
-def _classification_metrics(model, raw, y, name):
+def _classification_metrics(model, raw, y, name, p1=None):
+    """Log-loss and accuracy: from the log-odds `raw` (SGD's logistic model), or from
+    P(classes_[1]) `p1` when given (the probit models of ALS and MCMC)."""
     classes = model.classes_
     positive = y == classes[1]
     known = positive | (y == classes[0])
@@ -329,8 +424,12 @@ def _classification_metrics(model, raw, y, name):
         found = np.unique(np.asarray(y)[~known])[:5].tolist()
         raise ValueError(f"{name} has labels {found} that are not the model's classes "
                          f"{classes.tolist()}: cannot compute --metrics")
-    sign = np.where(positive, 1.0, -1.0)
-    logloss = float(np.mean(np.logaddexp(0.0, -sign * raw)))
+    if p1 is None:
+        sign = np.where(positive, 1.0, -1.0)
+        logloss = float(np.mean(np.logaddexp(0.0, -sign * raw)))
+    else:
+        right = np.clip(np.where(positive, p1, 1.0 - p1), 1e-300, 1.0)
+        logloss = float(-np.mean(np.log(right)))
     accuracy = float(np.mean((raw > 0) == positive))
     return (f"{name}: log-loss {logloss:.6g}  accuracy {accuracy:.6g}  "
             f"({y.size:,} rows, positive class {_label_text(classes[1:])[0]})")

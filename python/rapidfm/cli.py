@@ -194,27 +194,40 @@ def _add_train(subparsers):
                    help="parameter type (default float32)")
     p.add_argument("--factors", type=_nonnegative_int, default=8,
                    help="k, rank of the pairwise interactions (default 8; 0: linear)")
-    p.add_argument("--epochs", type=_positive_int, default=20, help="epochs (default 20)")
+    p.add_argument("--solver", choices=("sgd", "als", "mcmc"), default="sgd",
+                   help="sgd (default): stochastic gradient descent; als: exact coordinate "
+                        "descent (libFM's ALS); mcmc: Bayesian FM by Gibbs sampling "
+                        "(libFM's MCMC: the regularization is learned, predictions average "
+                        "the kept samples); classification with als/mcmc is probit")
+    p.add_argument("--epochs", type=_positive_int, default=20,
+                   help="epochs, or sweeps for als/mcmc (default 20)")
     p.add_argument("--learning-rate", type=_positive_float, default=0.01,
-                   help="SGD step (default 0.01)")
+                   help="SGD step (default 0.01; sgd only)")
     p.add_argument("--schedule", choices=("constant", "invscaling"), default="constant",
-                   help="learning-rate schedule (default constant)")
+                   help="learning-rate schedule (default constant; sgd only)")
     p.add_argument("--reg", type=_nonnegative_float, default=None,
-                   help="L2 strength on w and V (sets --reg-linear and --reg-factors)")
+                   help="L2 strength on w and V (sets --reg-linear and --reg-factors; sgd "
+                        "and als: mcmc learns them)")
     p.add_argument("--reg-bias", type=_nonnegative_float, default=0.0,
-                   help="L2 strength on w0 (default 0)")
+                   help="L2 strength on w0 (default 0; mcmc: the prior precision of w0)")
     p.add_argument("--reg-linear", type=_nonnegative_float, default=None,
                    help="L2 strength on w (default 0)")
     p.add_argument("--reg-factors", type=_nonnegative_float, default=None,
                    help="L2 strength on V (default 0)")
     p.add_argument("--init-std", type=_nonnegative_float, default=0.1,
                    help="standard deviation of the initial V (default 0.1)")
+    p.add_argument("--feature-groups", metavar="FILE", default=None,
+                   help="als/mcmc: one group id (0..G-1) per feature line, libFM's -meta "
+                        "file; mcmc draws the priors of w and V per group")
+    p.add_argument("--n-kept-samples", type=_positive_int, default=None, metavar="N",
+                   help="mcmc: keep the last N samples for prediction (default: every "
+                        "sweep after a burn-in of min(5, sweeps/2))")
     p.add_argument("--seed", type=_nonnegative_int, default=None,
                    help="random seed (default: drawn, and printed in the summary)")
     p.add_argument("--validation", metavar="FILE", default=None,
                    help="validation data: its loss is reported every epoch, training stops "
                         "after --patience epochs without improvement and the best epoch is "
-                        "kept")
+                        "kept (mcmc: the loss of the averaged prediction, no stopping)")
     p.add_argument("--early-stopping", action="store_true",
                    help="without --validation: hold out --validation-fraction of DATA and "
                         "stop as with --validation")
@@ -224,13 +237,13 @@ def _add_train(subparsers):
                    help="epochs without improvement before stopping (default 5)")
     p.add_argument("--block-rows", type=_positive_int, default=None,
                    help="shuffle blocks of this many rows instead of all rows: reads a "
-                        "cache larger than memory block by block")
+                        "cache larger than memory block by block (sgd only)")
     p.add_argument("--shuffle", choices=("auto", "copy", "epoch"), default="auto",
                    help="copy: train on a copy of the rows made once in a random order "
                         "(faster epochs, one more copy of the data in memory); epoch: no "
                         "copy, a fresh order of the rows as stored every epoch; auto "
                         "(default): copy unless the data is a cache or --block-rows is "
-                        "given")
+                        "given; sgd only)")
     _add_progress_options(p)
     p.set_defaults(run=_run("run_train"))
 
@@ -280,8 +293,8 @@ def _add_libfm(subparsers):
     # because argparse cannot take libFM's single-dash long flags
     subparsers.add_parser(
         "libfm", add_help=False,
-        help="libFM's command line (-task -train -test -dim -iter -method sgd ...); "
-             "`rapidfm libfm -help` lists the flags",
+        help="libFM's command line (-task -train -test -dim -iter -method mcmc|als|sgd "
+             "...); `rapidfm libfm -help` lists the flags",
     )
 
 

@@ -30,6 +30,29 @@ def _refuse_complex(name, dtype):
     )
 
 
+def check_int_param(owner, name, low):
+    """owner.name as an int >= low, or TypeError / ValueError naming the parameter."""
+    value = getattr(owner, name)
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+    return int(value)
+
+
+def check_real_param(owner, name, low, strict):
+    """owner.name as a finite float >= low (> low when strict), or TypeError /
+    ValueError naming the parameter."""
+    value = getattr(owner, name)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    if not np.isfinite(value) or value < low or (strict and value == low):
+        relation = ">" if strict else ">="
+        raise ValueError(f"{name} must be a finite number {relation} {low}, got {value}")
+    return value
+
+
 def check_dtype(dtype):
     try:
         dt = np.dtype(dtype)

@@ -45,6 +45,8 @@ from rapidfm._sklearn_compat import (
 from rapidfm._validation import (
     as_csr,
     check_dtype,
+    check_int_param,
+    check_real_param,
     check_sample_weight,
     check_y,
     effective_n_threads,
@@ -193,22 +195,10 @@ class _BaseFM(BaseEstimator):
     def _check_params(self):
         """(dtype, solver class) after checking every parameter."""
         def integer(name, low):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-                raise TypeError(f"{name} must be an int, got {value!r}")
-            if value < low:
-                raise ValueError(f"{name} must be >= {low}, got {value}")
-            return int(value)
+            return check_int_param(self, name, low)
 
         def real(name, low, strict):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                raise TypeError(f"{name} must be a number, got {value!r}")
-            value = float(value)
-            if not np.isfinite(value) or value < low or (strict and value == low):
-                relation = ">" if strict else ">="
-                raise ValueError(f"{name} must be a finite number {relation} {low}, got {value}")
-            return value
+            return check_real_param(self, name, low, strict)
 
         solver = get_solver(self.solver)
         integer("n_factors", 0)

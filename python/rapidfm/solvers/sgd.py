@@ -7,11 +7,11 @@ every epoch then visits cache-sized blocks of the copy in a random order.
 """
 
 import mmap
-import numbers
 
 import numpy as np
 
 from rapidfm import _core
+from rapidfm._validation import check_int_param, check_real_param
 from rapidfm.solvers import register_solver
 from rapidfm.solvers._base import Solver
 
@@ -49,17 +49,6 @@ def block_rows_for(rows):
     return int(min(max(BLOCK_BYTES // per_row, 16), 4096))
 
 
-def _real(estimator, name, low, strict):
-    value = getattr(estimator, name)
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    value = float(value)
-    if not np.isfinite(value) or value < low or (strict and value == low):
-        relation = ">" if strict else ">="
-        raise ValueError(f"{name} must be a finite number {relation} {low}, got {value}")
-    return value
-
-
 @register_solver
 class SGDSolver(Solver):
     name = "sgd"
@@ -69,20 +58,16 @@ class SGDSolver(Solver):
 
     @classmethod
     def check_params(cls, est):
-        _real(est, "learning_rate", 0.0, strict=True)
-        _real(est, "power_t", 0.0, strict=False)
+        check_real_param(est, "learning_rate", 0.0, strict=True)
+        check_real_param(est, "power_t", 0.0, strict=False)
         for name in ("reg_bias", "reg_linear", "reg_factors"):
-            _real(est, name, 0.0, strict=False)
+            check_real_param(est, name, 0.0, strict=False)
         if est.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {est.schedule!r}")
         if est.parallel not in PARALLEL:
             raise ValueError(f"parallel must be one of {PARALLEL}, got {est.parallel!r}")
         if est.block_rows is not None:
-            value = est.block_rows
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-                raise TypeError(f"block_rows must be an int, got {value!r}")
-            if value < 1:
-                raise ValueError(f"block_rows must be >= 1, got {value}")
+            check_int_param(est, "block_rows", 1)
         if not isinstance(est.shuffle, str) or est.shuffle not in SHUFFLES:
             raise ValueError(f"shuffle must be one of {SHUFFLES}, got {est.shuffle!r}")
 

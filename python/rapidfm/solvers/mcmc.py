@@ -117,8 +117,13 @@ class MCMCSolver(ColumnSolver):
         est = self.estimator
         cap = self.ring_w0.size
         count = min(self.n_drawn, cap)
-        order = (np.arange(self.n_drawn - count, self.n_drawn) % cap) if count else np.arange(0)
-        w0s, ws, Vs = self.ring_w0[order], self.ring_w[order], self.ring_V[order]
+        if self.n_drawn <= cap:
+            # not wrapped: slices, not copies (callbacks install the state every sweep,
+            # and copying every kept sample each time would make a fit quadratic)
+            w0s, ws, Vs = (self.ring_w0[:count], self.ring_w[:count], self.ring_V[:count])
+        else:
+            order = np.arange(self.n_drawn - count, self.n_drawn) % cap
+            w0s, ws, Vs = self.ring_w0[order], self.ring_w[order], self.ring_V[order]
         if self.previous is not None:
             w0s = np.concatenate([self.previous[0], w0s])
             ws = np.concatenate([self.previous[1], ws])
@@ -126,9 +131,9 @@ class MCMCSolver(ColumnSolver):
         keep = kept_count(est.n_kept_samples, t)
         keep = min(keep, w0s.size)
         return {
-            "samples_w0_": np.ascontiguousarray(w0s[w0s.size - keep:]),
-            "samples_w_": np.ascontiguousarray(ws[ws.shape[0] - keep:]),
-            "samples_V_": np.ascontiguousarray(Vs[Vs.shape[0] - keep:]),
+            "samples_w0_": w0s[w0s.size - keep:],
+            "samples_w_": ws[ws.shape[0] - keep:],
+            "samples_V_": Vs[Vs.shape[0] - keep:],
             "alpha_": float(self.alpha),
             "mu_w_": self.mu_w.copy(), "lambda_w_": self.lambda_w.copy(),
             "mu_v_": self.mu_v.copy(), "lambda_v_": self.lambda_v.copy(),

@@ -60,6 +60,23 @@ Contenders (each is skipped, with the reason, when unavailable):
                           no instance normalisation), when it imports.
   fastfm                  fastFM.sgd.FMRegression / FMClassification (n_iter = epochs x
                           rows single-sample steps), when fastFM imports. One thread.
+  rapidfm-mcmc-1t/-Nt     FMRegressor / FMClassifier(solver="mcmc"), float64, one sweep
+                          per epoch (the same k, epochs and init_std; no learning rate or
+                          regularisation: the sampler learns them); classification is
+                          the probit model. Test metric: predict / predict_proba (the mean
+                          over the kept samples); curve: the running mean of the per-sweep
+                          predictions, as libFM prints it.
+  rapidfm-als-1t/-Nt      solver="als", L2 strengths als_reg of the data set (default
+                          0,10,10); test metric of the last iterate.
+  libfm-mcmc, libfm-als   $LIBFM_BIN -method mcmc | als (-regular als_reg for ALS), same
+                          files and flags as libfm otherwise; s/epoch from time_learn
+                          (which includes libFM's prediction of train and test in every
+                          iteration). libFM's -out is, for MCMC, the prediction averaged
+                          over all samples (no burn-in), for ALS the last iterate; its
+                          printed "Test=" curve is the running average for both.
+  myfm                    myfm.MyFMRegressor / MyFMClassifier (Gibbs sampler, its own
+                          priors), n_kept_samples = epochs - min(5, epochs // 2); when
+                          `import myfm` works. One thread; s/epoch = fit wall / epochs.
 
 Timing: s/epoch is the median (min..max) over the epochs after the first, which is
 the warm-up; every epoch counts for the test metric. Where a tool reports no
@@ -109,19 +126,22 @@ RESULTS = HERE / "results"
 # feature of each (checked: no two features of one attribute occur in one row)
 A9A_FIELD_STARTS = [1, 6, 14, 19, 35, 40, 47, 61, 67, 72, 74, 76, 78, 83]
 
+# als_reg: the L2 strengths (bias, linear, factors) of the ALS contenders (SGD's reg is far
+# too weak for an exact minimiser); MCMC learns its regularisation
 DATASETS = {
     "planted": {"task": "regression", "k": 8, "epochs": 10, "lr": 0.01,
-                "reg": (0.0, 0.0, 0.0), "init_std": 0.1},
+                "reg": (0.0, 0.0, 0.0), "init_std": 0.1, "als_reg": (0.0, 10.0, 10.0)},
     "movielens": {"task": "regression", "k": 8, "epochs": 20, "lr": 0.01,
-                  "reg": (0.0, 0.01, 0.05), "init_std": 0.1},
+                  "reg": (0.0, 0.01, 0.05), "init_std": 0.1, "als_reg": (0.0, 10.0, 10.0)},
     "a9a": {"task": "classification", "k": 8, "epochs": 10, "lr": 0.01,
-            "reg": (0.0, 0.001, 0.001), "init_std": 0.1},
+            "reg": (0.0, 0.001, 0.001), "init_std": 0.1, "als_reg": (0.0, 10.0, 10.0)},
 }
 # ns per nonzero of libFM SGD: the reference figure of the project brief for the machine
 # type of bench/README.md (measured there, not here). Quoted for the planted set only
 # when libFM did not run, and labelled as not measured in this run.
 LIBFM_SGD_CITED_NS = 40.0
-CONTENDERS = ["rapidfm", "numpy", "torch", "libfm", "libffm", "xlearn-cli", "xlearn", "fastfm"]
+CONTENDERS = ["rapidfm", "numpy", "torch", "libfm", "libffm", "xlearn-cli", "xlearn", "fastfm",
+              "rapidfm-mcmc", "rapidfm-als", "libfm-mcmc", "libfm-als", "myfm"]
 
 
 def data_dir():
@@ -312,6 +332,91 @@ def run_rapidfm(data, cfg, threads, seed, rows=None, label=None):
                         else "float32; s/epoch = kernel time per epoch (history_)"))
 
 
+def norm_cdf(x):
+    from scipy.special import ndtr
+
+    return ndtr(x)
+
+
+def run_rapidfm_solver(data, cfg, solver, threads, seed):
+    """FMRegressor / FMClassifier(solver="mcmc" | "als"), float64 (libFM's precision).
+
+    The curve: after every sweep, the test metric of the prediction averaged over the
+    sweeps so far (clipped values, or Phi(y(x)) for the probit classifier), which is what
+    libFM prints for MCMC and ALS; the final metric is that of predict / predict_proba
+    (MCMC: the kept samples; ALS: the last iterate).
+    """
+    name = f"rapidfm-{solver}-{threads}t"
+    cls = rapidfm.FMRegressor if data.task == "regression" else rapidfm.FMClassifier
+    X, y = data.X_train, data.y_train
+    y_range = (float(y.min()), float(y.max()))
+    curve, eval_time, total = [], [0.0], [None, 0]
+
+    def evaluate(model, history):
+        t0 = time.perf_counter()
+        raw = model._predict_current(data.X_test)
+        p = (np.clip(raw, *y_range) if data.task == "regression" else norm_cdf(raw))
+        total[0] = p if total[0] is None else total[0] + p
+        total[1] += 1
+        avg = total[0] / total[1]
+        m = (metric("regression", data.y_test, avg) if data.task == "regression"
+             else metric("classification", data.y_test, proba=avg))
+        curve.append([sum(h["seconds"] for h in history), m])
+        eval_time[0] += time.perf_counter() - t0
+
+    reg = cfg["als_reg"] if solver == "als" else (0.0, 0.0, 0.0)
+    try:
+        model = cls(solver=solver, n_factors=cfg["k"], n_epochs=cfg["epochs"],
+                    reg_bias=reg[0], reg_linear=reg[1], reg_factors=reg[2],
+                    init_std=cfg["init_std"], n_jobs=threads, random_state=seed,
+                    dtype=np.float64, callbacks=[evaluate])
+    except TypeError as exc:
+        return skipped(name, f"skipped: this rapidfm has no solver parameter ({exc})", threads)
+    t0 = time.perf_counter()
+    model.fit(X, y)
+    wall = time.perf_counter() - t0 - eval_time[0]
+    secs = [h["seconds"] for h in model.history_]
+    final = (metric("regression", data.y_test, model.predict(data.X_test))
+             if data.task == "regression" else
+             metric("classification", data.y_test, proba=model.predict_proba(data.X_test)[:, 1]))
+    what = ("mean over the kept samples" if solver == "mcmc" else "last iterate")
+    reg_note = f", L2 {tuple(reg)}" if solver == "als" else ""
+    return result(name, threads, train_rows=X.shape[0], epochs=len(secs), **epoch_timing(secs),
+                  epoch_nnz=X.nnz, fit_wall_seconds=wall, test_metric=final, curve=curve,
+                  note=f"{solver.upper()}{reg_note}, float64; s/epoch = kernel time per sweep "
+                       f"(history_); test metric: predict ({what})")
+
+
+def run_myfm(data, cfg, seed):
+    """myFM's Gibbs sampler (MyFMRegressor / MyFMClassifier), one thread."""
+    # myfm's fit always draws a tqdm progress bar; tqdm reads this when it is imported
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    try:
+        import myfm
+    except ImportError as exc:
+        return skipped("myfm", f"skipped (not found): import myfm: {exc}")
+    epochs = cfg["epochs"]
+    kept = epochs - min(5, epochs // 2)  # rapidfm's default burn-in
+    X, y = data.X_train, data.y_train
+    kw = {"rank": cfg["k"], "init_stdev": cfg["init_std"], "random_seed": seed}
+    model = (myfm.MyFMRegressor(**kw) if data.task == "regression"
+             else myfm.MyFMClassifier(**kw))
+    target = y if data.task == "regression" else (y > 0).astype(np.int64)
+    t0 = time.perf_counter()
+    model.fit(X, target, n_iter=epochs, n_kept_samples=kept, callback=lambda *_: (False, None))
+    wall = time.perf_counter() - t0
+    if data.task == "regression":
+        final = metric("regression", data.y_test, model.predict(data.X_test),
+                       y_range=(float(y.min()), float(y.max())))
+    else:
+        final = metric("classification", data.y_test, proba=model.predict_proba(data.X_test))
+    return result("myfm", 1, train_rows=X.shape[0], epochs=epochs,
+                  seconds_per_epoch=wall / epochs, epoch_nnz=X.nnz, wall_seconds=wall,
+                  test_metric=final, curve=[[wall, final]],
+                  note=f"myFM {getattr(myfm, '__version__', '?')} Gibbs (MCMC), "
+                       f"n_kept_samples {kept}; s/epoch = fit wall / sweeps")
+
+
 def numpy_sgd(X, y, Xtest, ytest, task, cfg, seed, y_range):
     """The textbook per-sample FM SGD, one row at a time with numpy (float64)."""
     rng = np.random.default_rng(seed)
@@ -474,29 +579,37 @@ def shuffled_train(data, seed):
     return data.X_train[order], data.y_train[order]
 
 
-def run_libfm(data, cfg, seed, workdir):
+def run_libfm(data, cfg, seed, workdir, method="sgd"):
+    """libFM -method sgd (contender "libfm"), or mcmc / als ("libfm-mcmc", "libfm-als")."""
+    name = "libfm" if method == "sgd" else f"libfm-{method}"
     exe = os.environ.get("LIBFM_BIN")
     if not exe:
-        return skipped("libfm", "skipped (not found): set LIBFM_BIN to the libFM binary")
+        return skipped(name, "skipped (not found): set LIBFM_BIN to the libFM binary")
     if not (shutil.which(exe) or Path(exe).is_file()):
-        return skipped("libfm", f"skipped (not found): LIBFM_BIN={exe} does not exist")
+        return skipped(name, f"skipped (not found): LIBFM_BIN={exe} does not exist")
     work = Path(workdir) / f"libfm-{data.name}"
     work.mkdir(exist_ok=True)
     Xtr, ytr = shuffled_train(data, seed)
-    write_libsvm(work / "train.libfm", Xtr, ytr)
-    write_libsvm(work / "test.libfm", data.X_test, data.y_test)
-    r0, r1, r2 = cfg["reg"]
+    if not (work / "train.libfm").exists():  # the same files for every method
+        write_libsvm(work / "train.libfm", Xtr, ytr)
+        write_libsvm(work / "test.libfm", data.X_test, data.y_test)
+    for stale in ("pred.txt", "rlog.txt"):
+        (work / stale).unlink(missing_ok=True)
     cmd = [exe, "-task", "r" if data.task == "regression" else "c",
            "-train", str(work / "train.libfm"), "-test", str(work / "test.libfm"),
-           "-dim", f"1,1,{cfg['k']}", "-iter", str(cfg["epochs"]), "-method", "sgd",
-           "-learn_rate", str(cfg["lr"]), "-regular", f"{r0},{r1},{r2}",
-           "-init_stdev", str(cfg["init_std"]), "-seed", str(seed),
-           "-out", str(work / "pred.txt"), "-rlog", str(work / "rlog.txt")]
+           "-dim", f"1,1,{cfg['k']}", "-iter", str(cfg["epochs"]), "-method", method]
+    if method == "sgd":
+        r0, r1, r2 = cfg["reg"]
+        cmd += ["-learn_rate", str(cfg["lr"]), "-regular", f"{r0},{r1},{r2}"]
+    elif method == "als":
+        cmd += ["-regular", ",".join(f"{r:g}" for r in cfg["als_reg"])]
+    cmd += ["-init_stdev", str(cfg["init_std"]), "-seed", str(seed),
+            "-out", str(work / "pred.txt"), "-rlog", str(work / "rlog.txt")]
     t0 = time.perf_counter()
     res = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if res.returncode != 0 or not (work / "pred.txt").exists():
-        return skipped("libfm", f"failed (exit {res.returncode}): {res.stderr.strip()[-300:]}", 1)
+        return skipped(name, f"failed (exit {res.returncode}): {res.stderr.strip()[-300:]}", 1)
     iters = re.findall(r"#Iter=\s*(\d+)\s+Train=(\S+)\s+Test=(\S+)", res.stdout)
     times = parse_rlog(work / "rlog.txt", "time_learn")
     pred = np.loadtxt(work / "pred.txt", ndmin=1)
@@ -511,12 +624,18 @@ def run_libfm(data, cfg, seed, workdir):
                  for i, (_, _, test) in enumerate(iters)]
     timing = (epoch_timing(times) if times
               else {"seconds_per_epoch": wall / cfg["epochs"]})
-    return result("libfm", 1, train_rows=Xtr.shape[0], epochs=len(iters) or cfg["epochs"],
+    if method == "sgd":
+        note = ("libFM SGD; s/epoch from -rlog time_learn (user CPU s)" if times
+                else "libFM SGD; s/epoch = process wall time / iterations")
+    else:
+        note = (f"libFM {method.upper()}; s/sweep from -rlog time_learn (user CPU s, includes "
+                f"its prediction of train and test each iteration); test metric of -out: "
+                + ("the mean over all samples" if method == "mcmc" else "the last iterate")
+                + ")")
+    return result(name, 1, train_rows=Xtr.shape[0], epochs=len(iters) or cfg["epochs"],
                   **timing, epoch_nnz=Xtr.nnz, wall_seconds=wall, test_metric=final,
                   curve=curve or [[wall, final]],
-                  command=" ".join(cmd),
-                  note="libFM SGD; s/epoch from -rlog time_learn (user CPU s)" if times
-                  else "libFM SGD; s/epoch = process wall time / iterations")
+                  command=" ".join(cmd), note=note)
 
 
 def parse_rlog(path, column):
@@ -769,6 +888,15 @@ def run_dataset(data, cfg, args, cores, workdir):
         per_threads("xlearn", lambda t: run_xlearn_py(data, cfg, t, args.seed, workdir))
     if "fastfm" in wanted:
         log(run_fastfm(data, cfg, args.seed))
+    for solver in ("mcmc", "als"):
+        if f"rapidfm-{solver}" in wanted:
+            per_threads(f"rapidfm-{solver}",
+                        lambda t, solver=solver: run_rapidfm_solver(data, cfg, solver, t,
+                                                                    args.seed))
+        if f"libfm-{solver}" in wanted:
+            log(run_libfm(data, cfg, args.seed, workdir, method=solver))
+    if "myfm" in wanted:
+        log(run_myfm(data, cfg, args.seed))
     return runs
 
 
@@ -893,9 +1021,31 @@ def headline(name, ds):
     return "; ".join(parts) + "."
 
 
+def solver_headline(name, ds):
+    """rapidfm's MCMC and ALS at 1 thread against libFM's, when both ran."""
+    runs = {r["contender"]: r for r in ds["runs"] if r["status"] == "ok"}
+    parts = []
+    for solver in ("mcmc", "als"):
+        ours, lib = runs.get(f"rapidfm-{solver}-1t"), runs.get(f"libfm-{solver}")
+        if not ours:
+            continue
+        text = (f"rapidfm {solver.upper()} 1 thread {ours['seconds_per_epoch']:.4g} s/sweep "
+                f"({ours['ns_per_nonzero']:.1f} ns/nnz), test {ds['metric']} "
+                f"{ours['test_metric']:.4f}")
+        if lib:
+            text += (f", x{lib['seconds_per_epoch'] / ours['seconds_per_epoch']:.1f} libFM "
+                     f"{solver.upper()}'s {lib['seconds_per_epoch']:.4g} s/iteration (test "
+                     f"{lib['test_metric']:.4f})")
+        parts.append(text)
+    if not parts:
+        return None
+    return f"**{name}**, solvers: " + "; ".join(parts) + "."
+
+
 def markdown(report):
     lines = ["## compare", ""]
     heads = [headline(n, d) for n, d in report["datasets"].items() if "runs" in d]
+    heads += [solver_headline(n, d) for n, d in report["datasets"].items() if "runs" in d]
     lines += [f"- {h}" for h in heads if h]
     if "runs" in report["datasets"].get("planted", {}):
         lines.append("- The issue's targets for rapidfm 1 thread on the planted 1M-row set: "

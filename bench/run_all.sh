@@ -6,8 +6,9 @@
 #   bash bench/run_all.sh --full    # microbench --grid full and the NumPy loop on every
 #                                   # training row of compare.py (about 30 minutes)
 #
-# Environment: PYTHON (default python), RAPIDFM_DATA (MovieLens / a9a, default
-# ../shared/data), LIBFM_BIN, LIBFFM_TRAIN, XLEARN_TRAIN (external solvers, optional).
+# Environment: PYTHON (default python), RAPIDFM_DATA (MovieLens / a9a / Frappe, default
+# ../shared/data), LIBFM_BIN, LIBFFM_TRAIN, XLEARN_TRAIN (external solvers, optional;
+# myfm is used when it imports).
 # The machine should be otherwise idle: every figure is a wall-clock timing.
 # A step that fails is reported and the others still run; the exit status is then 1.
 set -euo pipefail
@@ -21,7 +22,7 @@ compare_args=()
 case "${1:-}" in
     "") ;;
     --full) micro_args=(--grid full); compare_args=(--numpy-rows 0) ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "usage: bash bench/run_all.sh [--full]" >&2; exit 2 ;;
 esac
 
@@ -70,6 +71,7 @@ step() {
 
 step microbench "$PY" bench/microbench.py ${micro_args[@]+"${micro_args[@]}"}
 step compare "$PY" bench/compare.py ${compare_args[@]+"${compare_args[@]}"}
+step solvers "$PY" bench/bench_solvers.py
 step bench_core "$PY" bench/bench_core.py
 step readers "$PY" bench/bench_readers.py
 step out_of_core "$PY" bench/bench_out_of_core.py --gib 4 --memory-limit-gib 1
@@ -79,8 +81,8 @@ else
     echo "w0_contention skipped: no C compiler" | tee -a "$out/timings.txt"
 fi
 echo "=== total $(( $(date +%s) - start )) s" | tee -a "$out/timings.txt"
-echo "results in $out/: hardware.txt, microbench.{json,md}, compare.{json,md}, core.json," \
-     "*.png, *.log, timings.txt"
+echo "results in $out/: hardware.txt, microbench.{json,md}, compare.{json,md}," \
+     "solvers.{json,md}, core.json, *.png, *.log, timings.txt"
 if [ ${#failed[@]} -gt 0 ]; then
     echo "failed steps: ${failed[*]}" >&2
     exit 1

@@ -91,7 +91,7 @@ Test metrics: RMSE of predictions clipped to the training-target range (as libFM
 and rapidfm predict), or mean log-loss of probabilities clipped to [1e-15, 1-1e-15].
 Evaluation after each epoch (for the metric-vs-time curve) is not timed.
 
-    python bench/compare.py                       # all data sets (about 5 minutes on 2 cores)
+    python bench/compare.py                       # all data sets (about 7 minutes on 2 cores)
     python bench/compare.py --rows 100000 --datasets planted --contenders rapidfm,numpy
     LIBFM_BIN=~/libfm/bin/libFM python bench/compare.py --datasets movielens
 

@@ -2,9 +2,9 @@
 # Runs every benchmark, one after the other, and writes everything under bench/results/
 # (JSON, markdown, PNG plots with matplotlib, one log per step, hardware.txt).
 #
-#   bash bench/run_all.sh           # quick: about 10 minutes on 2 cores
+#   bash bench/run_all.sh           # quick: about 20 minutes on 2 cores
 #   bash bench/run_all.sh --full    # microbench --grid full and the NumPy loop on every
-#                                   # training row of compare.py (about 30 minutes)
+#                                   # training row of compare.py (about 40 minutes)
 #
 # Environment: PYTHON (default python), RAPIDFM_DATA (MovieLens / a9a / Frappe, default
 # ../shared/data), LIBFM_BIN, LIBFFM_TRAIN, XLEARN_TRAIN (external solvers, optional;

@@ -179,10 +179,13 @@ const char *fm_check_cd_params(const fm_cd_params *params, const fm_model *model
  * (squared loss) or the probit latent target (ALS: its expectation given
  * yhat_i, MCMC: a truncated-normal draw). Xt is the column view of X. y and
  * sample_weight (NULL: ones) hold n_rows doubles; pred_out (NULL: not written)
- * receives yhat after the sweep. X and Xt must have passed fm_check_csr. */
+ * receives yhat after the sweep. row_state is scratch of n_rows * (n_factors + 1)
+ * doubles (a fit passes one buffer to all its sweeps: allocating and zeroing
+ * it per call cost a tenth of a sweep), or NULL to allocate it per call. X and
+ * Xt must have passed fm_check_csr. */
 int fm_cd_sweep(fm_model *model, const fm_csr *X, const fm_csc *Xt, const double *y,
                 const double *sample_weight, const fm_cd_params *params, fm_cd_hyper *hyper,
-                double *pred_out, fm_cd_stats *stats);
+                double *row_state, double *pred_out, fm_cd_stats *stats);
 
 /* The column view of X into caller-allocated arrays: colptr (n_cols + 1,
  * filled in by the caller from the column counts), rows (nnz entries of X's

@@ -4,6 +4,7 @@
  */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "fastfm.h"
 #include "compiler.h"
@@ -99,7 +100,7 @@ static int hyper_ok(const fm_cd_params *p, const fm_model *m, const fm_cd_hyper 
 
 int fm_cd_sweep(fm_model *model, const fm_csr *X, const fm_csc *Xt, const double *y,
                 const double *sample_weight, const fm_cd_params *params, fm_cd_hyper *hyper,
-                double *pred_out, fm_cd_stats *stats)
+                double *row_state, double *pred_out, fm_cd_stats *stats)
 {
     int status;
     if (!model || !X || !Xt || !params || !hyper || (X->n_rows > 0 && !y))
@@ -113,6 +114,6 @@ int fm_cd_sweep(fm_model *model, const fm_csr *X, const fm_csc *Xt, const double
     if (!model->w || (model->n_factors > 0 && !model->V) || !X->indptr || !Xt->colptr)
         return FM_ERR_NULL;
     FM_DISPATCH(status, fm_cd_sweep_impl, model->real_type, X->index_type,
-                (model, X, Xt, y, sample_weight, params, hyper, pred_out, stats));
+                (model, X, Xt, y, sample_weight, params, hyper, row_state, pred_out, stats));
     return status;
 }

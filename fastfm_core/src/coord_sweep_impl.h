@@ -25,79 +25,200 @@ static inline double fm_cd_coordinate(double theta, double shh, double seh, doub
 }
 #endif
 
-/* Updates w_j and then v_j0 .. v_j,k-1 in place (and the rows' residuals and
- * q sums). Returns 0 when a new value is not finite. */
+/* the longest column copied into a thread's buffer (longer ones are swept in
+ * place): caps the buffer at (k + 3) x 4M doubles per thread */
+#ifndef FM_CD_GATHER_MAX
+#define FM_CD_GATHER_MAX ((int64_t)1 << 22)
+#endif
+
+/* entries ahead whose rows are prefetched (about the misses a core keeps in flight) */
+#ifndef FM_CD_AHEAD
+#define FM_CD_AHEAD 16
+#endif
+
+/* Sums over the rows of a vectorised pass: distinct rows (a column holds each
+ * row once), so the entries carry no dependence on each other. */
+#ifndef FM_SIMD_SUMS
+#if defined(_OPENMP) || defined(FM_OPENMP_SIMD)
+#define FM_SIMD_SUMS _Pragma("omp simd reduction(+ : shh, seh)")
+#define FM_SIMD_ROWS _Pragma("omp simd")
+#else
+#define FM_SIMD_SUMS
+#define FM_SIMD_ROWS
+#endif
+#endif
+
+/* The change of coordinate w_j (pf < 0) or v_j,pf applied to the gathered
+ * rows, fused with the sums for v_jf (f < k). The arrays are one column's rows,
+ * structure of arrays: residuals le, values lx, weights ls, and q_f at
+ * lq + f * cap. */
+static inline void FM_NAME(fm_cd_local_pass)(int64_t len, int64_t cap, int pf, double delta,
+                                             double prev_old, int f, double old, double *le,
+                                             const double *lx, const double *ls, double *lq,
+                                             double *shh_out, double *seh_out)
+{
+    double shh = 0.0, seh = 0.0;
+    double *qp = pf >= 0 ? lq + (int64_t)pf * cap : NULL;
+    const double *qf = lq + (int64_t)f * cap;
+    if (qp) {
+        FM_SIMD_SUMS
+        for (int64_t e = 0; e < len; e++) {
+            const double x = lx[e];
+            le[e] += delta * x * (qp[e] - prev_old * x);
+            qp[e] += delta * x;
+            const double hx = x * (qf[e] - old * x);
+            shh += ls[e] * hx * hx;
+            seh += ls[e] * hx * le[e];
+        }
+    } else {
+        FM_SIMD_SUMS
+        for (int64_t e = 0; e < len; e++) {
+            const double x = lx[e];
+            le[e] += delta * x;
+            const double hx = x * (qf[e] - old * x);
+            shh += ls[e] * hx * hx;
+            seh += ls[e] * hx * le[e];
+        }
+    }
+    *shh_out = shh;
+    *seh_out = seh;
+}
+
+/* Updates w_j and then v_j0 .. v_j,k-1 (and the rows' residuals and q sums).
+ * Returns 0 when a new value is not finite.
+ *
+ * The column's rows are first copied into `local`, the thread's buffer of
+ * `cap` rows, as contiguous arrays (residual, value, weight, q_0 .. q_k-1):
+ * the k + 1 coordinate updates then run as vectorised passes over them, k + 2
+ * passes in all (each applies one coordinate's change and sums, from the
+ * updated residuals, what the next needs), and the rows are written back. A
+ * column longer than the buffer (local NULL or len > cap) is swept in place. */
 static int FM_NAME(fm_cd_feature)(int64_t j, const fm_model *m, const fm_csc *Xt,
                                   const double *sw, const fm_cd_params *p,
-                                  const fm_cd_hyper *h, double alpha, double *cache)
+                                  const fm_cd_hyper *h, double alpha, double *cache,
+                                  double *local, int64_t cap)
 {
     const int k = m->n_factors;
     const int64_t stride = (int64_t)k + 1;
     REAL *w = (REAL *)m->w;
     REAL *vj = (REAL *)m->V + j * k;
-    const IDX *rows = (const IDX *)Xt->rows;
-    const REAL *xs = (const REAL *)Xt->data;
     const int64_t lo = Xt->colptr[j], hi = Xt->colptr[j + 1];
+    const IDX *rows = (const IDX *)Xt->rows + lo;
+    const REAL *xs = Xt->data ? (const REAL *)Xt->data + lo : NULL;
+    const int64_t len = hi - lo;
     const int32_t g = p->feature_group[j];
     const int sample = p->method == FM_SOLVER_MCMC;
+    const int gathered = local && len <= cap;
+    double *le = NULL, *lx = NULL, *ls = NULL, *lq = NULL;
+    if (gathered) {
+        le = local;
+        lx = local + cap;
+        ls = local + 2 * cap;
+        lq = local + 3 * cap;
+    }
     fm_rng rng = fm_rng_keyed(p->seed, FM_STREAM_FEATURE, (uint64_t)j);
     int finite = 1;
 
-    /* w_j: h = x */
+    /* w_j: h = x. The first touch of these rows: prefetched ahead, past this
+     * column's end too (the features of a block sit side by side in the view) */
+    const int64_t ahead_end = Xt->colptr[Xt->n_cols] - lo;
     double shh = 0.0, seh = 0.0;
-    for (int64_t pos = lo; pos < hi; pos++) {
-        const int64_t i = (int64_t)rows[pos];
-        if (pos + 8 < hi)
-            FM_PREFETCH_WRITE(cache + (int64_t)rows[pos + 8] * stride);
-        const double x = xs ? (double)xs[pos] : 1.0;
+    for (int64_t e = 0; e < len; e++) {
+        if (e + FM_CD_AHEAD < ahead_end) {
+            const double *next = cache + (int64_t)rows[e + FM_CD_AHEAD] * stride;
+            FM_PREFETCH_WRITE(next);
+            FM_PREFETCH_WRITE(next + stride - 1);
+        }
+        const int64_t i = (int64_t)rows[e];
+        const double x = xs ? (double)xs[e] : 1.0;
         const double s = sw ? sw[i] : 1.0;
+        const double *c = cache + i * stride;
+        if (gathered) {
+            le[e] = c[0];
+            lx[e] = x;
+            ls[e] = s;
+            for (int f = 0; f < k; f++)
+                lq[(int64_t)f * cap + e] = c[1 + f];
+        }
         shh += s * x * x;
-        seh += s * x * cache[i * stride];
+        seh += s * x * c[0];
     }
+    double delta;
     {
         const double old = (double)w[j];
-        const double drawn = fm_cd_coordinate(old, shh, seh, alpha, h->lambda_w[g],
-                                               sample ? h->mu_w[g] : 0.0, sample, &rng);
-        const REAL stored = (REAL)drawn;
+        const REAL stored = (REAL)fm_cd_coordinate(old, shh, seh, alpha, h->lambda_w[g],
+                                                   sample ? h->mu_w[g] : 0.0, sample, &rng);
         /* the residuals follow the value as stored (float32 rounds it) */
-        const double delta = (double)stored - old;
+        delta = (double)stored - old;
         finite &= isfinite((double)stored) != 0;
         w[j] = stored;
-        if (delta != 0.0)
-            for (int64_t pos = lo; pos < hi; pos++) {
-                const double x = xs ? (double)xs[pos] : 1.0;
-                cache[(int64_t)rows[pos] * stride] += delta * x;
-            }
     }
 
-    /* v_jf: h = x (q_if - v_jf x) */
+    /* v_jf: h = x (q_if - v_jf x); pass f applies the change of the coordinate
+     * before it (w_j for f = 0) and sums for v_jf */
+    double prev_old = 0.0;
     for (int f = 0; f < k; f++) {
         const double old = (double)vj[f];
-        shh = 0.0;
-        seh = 0.0;
-        for (int64_t pos = lo; pos < hi; pos++) {
-            const int64_t i = (int64_t)rows[pos];
-            const double x = xs ? (double)xs[pos] : 1.0;
-            const double s = sw ? sw[i] : 1.0;
-            const double *c = cache + i * stride;
-            const double hx = x * (c[1 + f] - old * x);
-            shh += s * hx * hx;
-            seh += s * hx * c[0];
+        const int pf = f - 1;
+        if (gathered) {
+            FM_NAME(fm_cd_local_pass)(len, cap, pf, delta, prev_old, f, old, le, lx, ls, lq,
+                                      &shh, &seh);
+        } else {
+            shh = 0.0;
+            seh = 0.0;
+            for (int64_t e = 0; e < len; e++) {
+                double *c = cache + (int64_t)rows[e] * stride;
+                const double x = xs ? (double)xs[e] : 1.0;
+                const double s = sw ? sw[(int64_t)rows[e]] : 1.0;
+                c[0] += pf < 0 ? delta * x : delta * x * (c[1 + pf] - prev_old * x);
+                if (pf >= 0)
+                    c[1 + pf] += delta * x;
+                const double hx = x * (c[1 + f] - old * x);
+                shh += s * hx * hx;
+                seh += s * hx * c[0];
+            }
         }
         const int64_t gf = (int64_t)g * k + f;
-        const double drawn = fm_cd_coordinate(old, shh, seh, alpha, h->lambda_v[gf],
-                                               sample ? h->mu_v[gf] : 0.0, sample, &rng);
-        const REAL stored = (REAL)drawn;
-        const double delta = (double)stored - old;
+        const REAL stored = (REAL)fm_cd_coordinate(old, shh, seh, alpha, h->lambda_v[gf],
+                                                   sample ? h->mu_v[gf] : 0.0, sample, &rng);
+        delta = (double)stored - old;
         finite &= isfinite((double)stored) != 0;
         vj[f] = stored;
-        if (delta != 0.0)
-            for (int64_t pos = lo; pos < hi; pos++) {
-                const double x = xs ? (double)xs[pos] : 1.0;
-                double *c = cache + (int64_t)rows[pos] * stride;
-                c[0] += delta * x * (c[1 + f] - old * x);
-                c[1 + f] += delta * x;
+        prev_old = old;
+    }
+
+    /* the last coordinate's change, and (gathered) the rows written back */
+    const int pf = k - 1;
+    if (gathered) {
+        if (pf < 0) {
+            FM_SIMD_ROWS
+            for (int64_t e = 0; e < len; e++)
+                le[e] += delta * lx[e];
+        } else {
+            double *qp = lq + (int64_t)pf * cap;
+            FM_SIMD_ROWS
+            for (int64_t e = 0; e < len; e++) {
+                le[e] += delta * lx[e] * (qp[e] - prev_old * lx[e]);
+                qp[e] += delta * lx[e];
             }
+        }
+        for (int64_t e = 0; e < len; e++) {
+            double *c = cache + (int64_t)rows[e] * stride;
+            c[0] = le[e];
+            for (int f = 0; f < k; f++)
+                c[1 + f] = lq[(int64_t)f * cap + e];
+        }
+    } else if (delta != 0.0) {
+        for (int64_t e = 0; e < len; e++) {
+            double *c = cache + (int64_t)rows[e] * stride;
+            const double x = xs ? (double)xs[e] : 1.0;
+            if (pf < 0) {
+                c[0] += delta * x;
+            } else {
+                c[0] += delta * x * (c[1 + pf] - prev_old * x);
+                c[1 + pf] += delta * x;
+            }
+        }
     }
     return finite;
 }
@@ -168,8 +289,8 @@ static int FM_NAME(fm_cd_draw_priors)(const fm_model *m, const fm_cd_params *p,
 
 static int FM_NAME(fm_cd_sweep_impl)(fm_model *m, const fm_csr *X, const fm_csc *Xt,
                                      const double *y, const double *sw,
-                                     const fm_cd_params *p, fm_cd_hyper *h, double *pred_out,
-                                     fm_cd_stats *stats)
+                                     const fm_cd_params *p, fm_cd_hyper *h, double *row_state,
+                                     double *pred_out, fm_cd_stats *stats)
 {
     const int64_t n = X->n_rows;
     const int k = m->n_factors;
@@ -184,11 +305,13 @@ static int FM_NAME(fm_cd_sweep_impl)(fm_model *m, const fm_csr *X, const fm_csc 
     const double w0_start = m->w0;
     int finite = 1;
 
-    double *cache = (double *)fm_alloc_large((size_t)(n > 0 ? n : 1) * (size_t)stride *
-                                             sizeof(double));
+    double *owned = row_state ? NULL
+                              : (double *)fm_alloc_large((size_t)(n > 0 ? n : 1) *
+                                                         (size_t)stride * sizeof(double));
+    double *cache = row_state ? row_state : owned;
     double *target = probit ? (double *)malloc((size_t)(n > 0 ? n : 1) * sizeof(double)) : NULL;
     if (!cache || (probit && !target)) {
-        fm_free_large(cache);
+        fm_free_large(owned);
         free(target);
         return FM_ERR_NOMEM;
     }
@@ -253,7 +376,7 @@ static int FM_NAME(fm_cd_sweep_impl)(fm_model *m, const fm_csr *X, const fm_csc 
             h->alpha = alpha;
             int status = FM_NAME(fm_cd_draw_priors)(m, p, h, &rng);
             if (status != FM_OK) {
-                fm_free_large(cache);
+                fm_free_large(owned);
                 free(target);
                 return status;
             }
@@ -281,6 +404,18 @@ static int FM_NAME(fm_cd_sweep_impl)(fm_model *m, const fm_csr *X, const fm_csc 
         }
     }
 
+    /* per-thread buffers for the long columns */
+    int64_t longest = 0;
+    for (int64_t j = 0; j < m->n_features; j++) {
+        const int64_t len = Xt->colptr[j + 1] - Xt->colptr[j];
+        if (len > longest)
+            longest = len;
+    }
+    const int64_t capacity = longest < FM_CD_GATHER_MAX ? longest : FM_CD_GATHER_MAX;
+    /* optional: without the memory every column is swept in place */
+    const size_t per_thread = (size_t)(capacity > 0 ? capacity : 1) * (size_t)(stride + 2);
+    double *buffers = (double *)fm_alloc_large((size_t)n_threads * per_thread * sizeof(double));
+
     /* the features, block by block: those of one block share no row */
     for (int64_t b = 0; b < p->n_blocks; b++) {
         const int64_t first = p->block_ptr[b], last = p->block_ptr[b + 1];
@@ -294,10 +429,14 @@ static int FM_NAME(fm_cd_sweep_impl)(fm_model *m, const fm_csr *X, const fm_csc 
         const int team = (last - first > 1 && entries * stride > 65536) ? n_threads : 1;
 #pragma omp parallel for num_threads(team) schedule(dynamic, 16) reduction(& : block_finite)
 #endif
-        for (int64_t o = first; o < last; o++)
-            block_finite &= FM_NAME(fm_cd_feature)(p->order[o], m, Xt, sw, p, h, alpha, cache);
+        for (int64_t o = first; o < last; o++) {
+            double *local = buffers ? buffers + (size_t)fm_thread_id() * per_thread : NULL;
+            block_finite &= FM_NAME(fm_cd_feature)(p->order[o], m, Xt, sw, p, h, alpha, cache,
+                                                    local, capacity);
+        }
         finite &= block_finite;
     }
+    fm_free_large(buffers);
 
     double sse_after = 0.0;
 #ifdef _OPENMP
@@ -309,7 +448,7 @@ static int FM_NAME(fm_cd_sweep_impl)(fm_model *m, const fm_csr *X, const fm_csc 
         if (pred_out)
             pred_out[i] = e + (probit ? target[i] : y[i]);
     }
-    fm_free_large(cache);
+    fm_free_large(owned);
     free(target);
     if (stats) {
         stats->sse = sse_after;

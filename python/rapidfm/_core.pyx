@@ -327,10 +327,12 @@ def cd_sweep(str method, str loss, double w0, cnp.ndarray w, cnp.ndarray V,
              cnp.ndarray groups, cnp.ndarray mu_w, cnp.ndarray lambda_w,
              cnp.ndarray mu_v, cnp.ndarray lambda_v, double alpha, double reg_bias,
              uint64_t seed, int n_threads, bint sample_hyper=True, pred_out=None,
-             double prior_alpha0=1.0, double prior_beta0=1.0, double prior_gamma0=1.0,
+             row_state=None, double prior_alpha0=1.0, double prior_beta0=1.0, double prior_gamma0=1.0,
              double prior_mu0=0.0):
     """One ALS or MCMC sweep in place on w, V and (MCMC) the hyperparameter arrays;
-    returns (w0, alpha, stats dict). The GIL is released for the sweep."""
+    returns (w0, alpha, stats dict). row_state: optional float64 scratch of
+    n_rows * (k + 1) entries that a fit reuses across sweeps. The GIL is released
+    for the sweep."""
     cdef fm_model m = _model(w0, w, V)
     cdef fm_csr X = _csr(indptr, indices, data, w.size, m.real_type)
     cdef fm_csc Xt = _csc(colptr, rows, cdata, X.n_rows, m.real_type)
@@ -339,6 +341,7 @@ def cd_sweep(str method, str loss, double w0, cnp.ndarray w, cnp.ndarray V,
     cdef fm_cd_stats stats
     cdef const double *sw = NULL
     cdef double *pred = NULL
+    cdef double *state = NULL
     cdef cnp.ndarray arr
     cdef const char *problem
     cdef int status
@@ -356,6 +359,12 @@ def cd_sweep(str method, str loss, double w0, cnp.ndarray w, cnp.ndarray V,
         arr = pred_out
         _require(arr, "pred_out", np.float64, X.n_rows)
         pred = <double *>cnp.PyArray_DATA(arr)
+    if row_state is not None:
+        arr = row_state
+        _require(arr, "row_state", np.float64, X.n_rows * (k + 1))
+        if not arr.flags.writeable:
+            raise ValueError("row_state must be writeable")
+        state = <double *>cnp.PyArray_DATA(arr)
     _require(order, "order", np.int64, w.size)
     _require(block_ptr, "block_ptr", np.int64, -1)
     _require(groups, "groups", np.int32, w.size)
@@ -391,7 +400,7 @@ def cd_sweep(str method, str loss, double w0, cnp.ndarray w, cnp.ndarray V,
         raise ValueError(problem.decode())
     with nogil:
         status = fm_cd_sweep(&m, &X, &Xt, <const double *>cnp.PyArray_DATA(y), sw, &p, &h,
-                             pred, &stats)
+                             state, pred, &stats)
     if status == FM_ERR_PARAM:
         raise ValueError("invalid hyperparameters: lambdas must be finite and >= 0, mus "
                          "finite, alpha > 0 when it is not drawn")

@@ -120,7 +120,8 @@ cdef extern from "fastfm.h" nogil:
                                    const fm_csr *X, const fm_csc *Xt)
     int fm_cd_sweep(fm_model *model, const fm_csr *X, const fm_csc *Xt, const double *y,
                     const double *sample_weight, const fm_cd_params *params,
-                    fm_cd_hyper *hyper, double *pred_out, fm_cd_stats *stats)
+                    fm_cd_hyper *hyper, double *row_state, double *pred_out,
+                    fm_cd_stats *stats)
     int fm_csr_to_csc(const fm_csr *X, const int64_t *colptr, void *rows, void *data)
     int fm_feature_blocks(const fm_csr *X, const fm_csc *Xt, int64_t max_work,
                           int64_t *order, int64_t *block_ptr, int64_t *n_blocks)

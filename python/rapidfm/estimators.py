@@ -372,6 +372,7 @@ class _BaseFM(BaseEstimator):
                           f"{self._loss_name()} {best_loss:.5f})", flush=True)
             install(n_iter)
         except BaseException:
+            self.__dict__.pop("_sweep_predictions", None)
             # A failed fit (divergence, an exception in a callback, Ctrl-C) leaves the
             # estimator unfitted, not holding the half-trained arrays callbacks saw; a
             # failed warm-start fit or partial_fit leaves the model of before the call.
@@ -379,6 +380,7 @@ class _BaseFM(BaseEstimator):
             if previous is not None:
                 self.__dict__.update(previous)
             raise
+        self.__dict__.pop("_sweep_predictions", None)
         return self
 
     def _fitted_attributes(self):

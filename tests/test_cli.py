@@ -1,5 +1,7 @@
 """The `rapidfm` command line (python -m rapidfm): exit codes 0 ok, 1 failure, 2 bad usage."""
 
+import importlib.util
+import os
 import re
 import subprocess
 import sys
@@ -108,7 +110,6 @@ def test_demo_in_process_prints_every_epoch(capsys):
 # -- train / predict / convert / libfm: end to end on small generated files -------------------
 
 import io  # noqa: E402
-import os  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -530,3 +531,38 @@ def test_libfm_on_frappe(tmp_path, capsys):
     assert len(_lines(out)) == n_test
     accuracy = float(re.search(r"^Final\tTrain=\S+\tTest=(\S+)$", console, re.M).group(1))
     assert accuracy > 0.8  # two thirds of frappe's rows are negatives
+
+
+def test_command_line_process_leaves_scikit_learn_out(tmp_path):
+    """rapidfm._console (the `rapidfm` command) sets RAPIDFM_SKLEARN=0: a command fits
+    and saves with rapidfm's own estimator bases, without importing scikit-learn, and
+    the saved model loads in a process that has scikit-learn."""
+    model = tmp_path / "m.rfm"
+    code = f"""
+import os, sys
+import numpy as np, scipy.sparse as sp
+os.environ.pop("RAPIDFM_SKLEARN", None)
+from rapidfm._console import main
+X = sp.random(200, 10, density=0.3, format="csr", random_state=0)
+sp.save_npz({str(tmp_path / 'x.npz')!r}, X)
+try:
+    main(["--help"])
+except SystemExit:
+    pass
+from rapidfm import FMRegressor
+FMRegressor(solver="als", n_epochs=2, random_state=0).fit(X, np.arange(200.0)).save({str(model)!r})
+print("sklearn imported:", any(m == "sklearn" or m.startswith("sklearn.") for m in sys.modules))
+"""
+    env = {k: v for k, v in os.environ.items() if k != "RAPIDFM_SKLEARN"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "sklearn imported: False" in out.stdout
+    import rapidfm
+
+    loaded = rapidfm.load(model)
+    assert loaded.get_params()["solver"] == "als"
+    if importlib.util.find_spec("sklearn") is not None:
+        from sklearn.base import BaseEstimator
+
+        assert isinstance(loaded, BaseEstimator)

@@ -14,6 +14,7 @@
 #ifndef FASTFM_H
 #define FASTFM_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -150,6 +151,10 @@ typedef struct {
     const int64_t *order;       /* n_features: a permutation, the sweep order */
     const int64_t *block_ptr;   /* n_blocks + 1: order[block_ptr[b] .. block_ptr[b+1]) share no row */
     int64_t n_blocks;
+    int reuse_rows;             /* 1: the scratch holds the rows' predictions and q sums
+                                   as the previous sweep of this model on this data left
+                                   them: not recomputed. Each update rounds, so the
+                                   caller recomputes (0) every few sweeps */
     double reg_bias;            /* precision of w0's prior (ALS: L2 strength on w0) */
     /* MCMC hyperpriors (libFM: alpha_0 = beta_0 = gamma_0 = 1, mu_0 = 0) */
     double prior_alpha0, prior_beta0, prior_gamma0, prior_mu0;
@@ -179,13 +184,17 @@ const char *fm_check_cd_params(const fm_cd_params *params, const fm_model *model
  * (squared loss) or the probit latent target (ALS: its expectation given
  * yhat_i, MCMC: a truncated-normal draw). Xt is the column view of X. y and
  * sample_weight (NULL: ones) hold n_rows doubles; pred_out (NULL: not written)
- * receives yhat after the sweep. row_state is scratch of n_rows * (n_factors + 1)
- * doubles (a fit passes one buffer to all its sweeps: allocating and zeroing
- * it per call cost a tenth of a sweep), or NULL to allocate it per call. X and
- * Xt must have passed fm_check_csr. */
+ * receives yhat after the sweep. scratch is scratch_bytes bytes (at least
+ * fm_cd_scratch_bytes) that a fit passes to all its sweeps (allocating and
+ * zeroing it per call cost a tenth of a sweep), or NULL to allocate it per
+ * call. X and Xt must have passed fm_check_csr. */
 int fm_cd_sweep(fm_model *model, const fm_csr *X, const fm_csc *Xt, const double *y,
                 const double *sample_weight, const fm_cd_params *params, fm_cd_hyper *hyper,
-                double *row_state, double *pred_out, fm_cd_stats *stats);
+                void *scratch, size_t scratch_bytes, double *pred_out, fm_cd_stats *stats);
+
+/* Bytes of scratch fm_cd_sweep needs for this model, column view, loss and
+ * thread count (0 for NULL arguments). */
+size_t fm_cd_scratch_bytes(const fm_model *model, const fm_csc *Xt, int loss, int n_threads);
 
 /* The column view of X into caller-allocated arrays: colptr (n_cols + 1,
  * filled in by the caller from the column counts), rows (nnz entries of X's

@@ -15,20 +15,21 @@
 #ifndef FM_CD_COORDINATE_DEFINED
 #define FM_CD_COORDINATE_DEFINED
 static inline double fm_cd_coordinate(double theta, double shh, double seh, double alpha,
-                                      double lambda, double mu, int sample, fm_rng *rng)
+                                      double lambda, double mu, int sample, fm_normals *rng)
 {
     const double precision = alpha * shh + lambda;
     if (!(precision > 0.0))
         return theta;
     const double mean = (alpha * (theta * shh - seh) + lambda * mu) / precision;
-    return sample ? mean + fm_normal(rng) / sqrt(precision) : mean;
+    return sample ? mean + fm_normals_next(rng) / sqrt(precision) : mean;
 }
 #endif
 
-/* the longest column copied into a thread's buffer (longer ones are swept in
- * place): caps the buffer at (k + 3) x 4M doubles per thread */
-#ifndef FM_CD_GATHER_MAX
-#define FM_CD_GATHER_MAX ((int64_t)1 << 22)
+/* a row's state in the scratch: the residual e_i (double), then q_i0 .. q_i,k-1
+ * in the model's type (fm_cd_plan gives the row size) */
+#ifndef FM_ROW_E
+#define FM_ROW_E(base, r) (*(double *)((base) + (size_t)(r) * rowbytes))
+#define FM_ROW_Q(base, r) ((REAL *)((base) + (size_t)(r) * rowbytes + sizeof(double)))
 #endif
 
 /* entries ahead whose rows are prefetched (about the misses a core keeps in flight) */
@@ -42,9 +43,13 @@ static inline double fm_cd_coordinate(double theta, double shh, double seh, doub
 #if defined(_OPENMP) || defined(FM_OPENMP_SIMD)
 #define FM_SIMD_SUMS _Pragma("omp simd reduction(+ : shh, seh)")
 #define FM_SIMD_ROWS _Pragma("omp simd")
+#define FM_SIMD_SQUARES _Pragma("omp simd reduction(+ : sq)")
+#define FM_SIMD_PAIRS _Pragma("omp simd reduction(+ : pq)")
 #else
 #define FM_SIMD_SUMS
 #define FM_SIMD_ROWS
+#define FM_SIMD_SQUARES
+#define FM_SIMD_PAIRS
 #endif
 #endif
 
@@ -95,11 +100,10 @@ static inline void FM_NAME(fm_cd_local_pass)(int64_t len, int64_t cap, int pf, d
  * column longer than the buffer (local NULL or len > cap) is swept in place. */
 static int FM_NAME(fm_cd_feature)(int64_t j, const fm_model *m, const fm_csc *Xt,
                                   const double *sw, const fm_cd_params *p,
-                                  const fm_cd_hyper *h, double alpha, double *cache,
-                                  double *local, int64_t cap)
+                                  const fm_cd_hyper *h, double alpha, char *rs,
+                                  size_t rowbytes, double *local, int64_t cap)
 {
     const int k = m->n_factors;
-    const int64_t stride = (int64_t)k + 1;
     REAL *w = (REAL *)m->w;
     REAL *vj = (REAL *)m->V + j * k;
     const int64_t lo = Xt->colptr[j], hi = Xt->colptr[j + 1];
@@ -116,7 +120,7 @@ static int FM_NAME(fm_cd_feature)(int64_t j, const fm_model *m, const fm_csc *Xt
         ls = local + 2 * cap;
         lq = local + 3 * cap;
     }
-    fm_rng rng = fm_rng_keyed(p->seed, FM_STREAM_FEATURE, (uint64_t)j);
+    fm_normals rng = fm_normals_keyed(p->seed, FM_STREAM_FEATURE, (uint64_t)j);
     int finite = 1;
 
     /* w_j: h = x. The first touch of these rows: prefetched ahead, past this
@@ -125,23 +129,24 @@ static int FM_NAME(fm_cd_feature)(int64_t j, const fm_model *m, const fm_csc *Xt
     double shh = 0.0, seh = 0.0;
     for (int64_t e = 0; e < len; e++) {
         if (e + FM_CD_AHEAD < ahead_end) {
-            const double *next = cache + (int64_t)rows[e + FM_CD_AHEAD] * stride;
+            const char *next = rs + (size_t)rows[e + FM_CD_AHEAD] * rowbytes;
             FM_PREFETCH_WRITE(next);
-            FM_PREFETCH_WRITE(next + stride - 1);
+            FM_PREFETCH_WRITE(next + rowbytes - 1);
         }
         const int64_t i = (int64_t)rows[e];
         const double x = xs ? (double)xs[e] : 1.0;
         const double s = sw ? sw[i] : 1.0;
-        const double *c = cache + i * stride;
+        const double ei = FM_ROW_E(rs, i);
         if (gathered) {
-            le[e] = c[0];
+            const REAL *q = FM_ROW_Q(rs, i);
+            le[e] = ei;
             lx[e] = x;
             ls[e] = s;
             for (int f = 0; f < k; f++)
-                lq[(int64_t)f * cap + e] = c[1 + f];
+                lq[(int64_t)f * cap + e] = (double)q[f];
         }
         shh += s * x * x;
-        seh += s * x * c[0];
+        seh += s * x * ei;
     }
     double delta;
     {
@@ -167,15 +172,20 @@ static int FM_NAME(fm_cd_feature)(int64_t j, const fm_model *m, const fm_csc *Xt
             shh = 0.0;
             seh = 0.0;
             for (int64_t e = 0; e < len; e++) {
-                double *c = cache + (int64_t)rows[e] * stride;
+                const int64_t i = (int64_t)rows[e];
+                double *ei = &FM_ROW_E(rs, i);
+                REAL *q = FM_ROW_Q(rs, i);
                 const double x = xs ? (double)xs[e] : 1.0;
-                const double s = sw ? sw[(int64_t)rows[e]] : 1.0;
-                c[0] += pf < 0 ? delta * x : delta * x * (c[1 + pf] - prev_old * x);
-                if (pf >= 0)
-                    c[1 + pf] += delta * x;
-                const double hx = x * (c[1 + f] - old * x);
+                const double s = sw ? sw[i] : 1.0;
+                if (pf < 0) {
+                    *ei += delta * x;
+                } else {
+                    *ei += delta * x * ((double)q[pf] - prev_old * x);
+                    q[pf] = (REAL)((double)q[pf] + delta * x);
+                }
+                const double hx = x * ((double)q[f] - old * x);
                 shh += s * hx * hx;
-                seh += s * hx * c[0];
+                seh += s * hx * *ei;
             }
         }
         const int64_t gf = (int64_t)g * k + f;
@@ -203,20 +213,22 @@ static int FM_NAME(fm_cd_feature)(int64_t j, const fm_model *m, const fm_csc *Xt
             }
         }
         for (int64_t e = 0; e < len; e++) {
-            double *c = cache + (int64_t)rows[e] * stride;
-            c[0] = le[e];
+            const int64_t i = (int64_t)rows[e];
+            REAL *q = FM_ROW_Q(rs, i);
+            FM_ROW_E(rs, i) = le[e];
             for (int f = 0; f < k; f++)
-                c[1 + f] = lq[(int64_t)f * cap + e];
+                q[f] = (REAL)lq[(int64_t)f * cap + e];
         }
     } else if (delta != 0.0) {
         for (int64_t e = 0; e < len; e++) {
-            double *c = cache + (int64_t)rows[e] * stride;
+            const int64_t i = (int64_t)rows[e];
+            REAL *q = FM_ROW_Q(rs, i);
             const double x = xs ? (double)xs[e] : 1.0;
             if (pf < 0) {
-                c[0] += delta * x;
+                FM_ROW_E(rs, i) += delta * x;
             } else {
-                c[0] += delta * x * (c[1 + pf] - prev_old * x);
-                c[1 + pf] += delta * x;
+                FM_ROW_E(rs, i) += delta * x * ((double)q[pf] - prev_old * x);
+                q[pf] = (REAL)((double)q[pf] + delta * x);
             }
         }
     }
@@ -289,12 +301,12 @@ static int FM_NAME(fm_cd_draw_priors)(const fm_model *m, const fm_cd_params *p,
 
 static int FM_NAME(fm_cd_sweep_impl)(fm_model *m, const fm_csr *X, const fm_csc *Xt,
                                      const double *y, const double *sw,
-                                     const fm_cd_params *p, fm_cd_hyper *h, double *row_state,
-                                     double *pred_out, fm_cd_stats *stats)
+                                     const fm_cd_params *p, fm_cd_hyper *h, void *scratch,
+                                     size_t scratch_bytes, double *pred_out,
+                                     fm_cd_stats *stats)
 {
     const int64_t n = X->n_rows;
     const int k = m->n_factors;
-    const int64_t stride = (int64_t)k + 1;
     const int n_threads = fm_clamp_threads(p->n_threads);
     const int sample = p->method == FM_SOLVER_MCMC;
     const int probit = p->loss == FM_LOSS_PROBIT;
@@ -305,41 +317,82 @@ static int FM_NAME(fm_cd_sweep_impl)(fm_model *m, const fm_csr *X, const fm_csc 
     const double w0_start = m->w0;
     int finite = 1;
 
-    double *owned = row_state ? NULL
-                              : (double *)fm_alloc_large((size_t)(n > 0 ? n : 1) *
-                                                         (size_t)stride * sizeof(double));
-    double *cache = row_state ? row_state : owned;
-    double *target = probit ? (double *)malloc((size_t)(n > 0 ? n : 1) * sizeof(double)) : NULL;
-    if (!cache || (probit && !target)) {
-        fm_free_large(owned);
-        free(target);
-        return FM_ERR_NOMEM;
+    fm_cd_layout lay;
+    fm_cd_plan(&lay, m, Xt, p->loss, n_threads);
+    void *owned = NULL;
+    if (!scratch) {
+        owned = fm_alloc_large(lay.total);
+        scratch = owned;
+        scratch_bytes = lay.total;
     }
+    if (!scratch)
+        return FM_ERR_NOMEM;
+    if (scratch_bytes < lay.total)
+        return FM_ERR_PARAM;
+    char *rs = fm_cd_aligned(scratch);
+    const size_t rowbytes = lay.row_bytes;
+    double *target = probit ? (double *)(rs + lay.target_offset) : NULL;
+    double *buffers = lay.capacity > 0 ? (double *)(rs + lay.buffer_offset) : NULL;
+    const int64_t capacity = lay.capacity;
+    const size_t per_thread = lay.per_thread;
 
-    /* residuals and q sums of the current model; the probit latent targets */
+    /* residuals and q sums of the current model (or, reuse_rows, the predictions
+     * the last sweep left); the probit latent targets */
+    const int reuse = p->reuse_rows;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(n_threads) schedule(static)
 #endif
     for (int64_t i = 0; i < n; i++) {
-        double *c = cache + i * stride;
-        double linear = 0.0, squares = 0.0, pairs = 0.0;
-        for (int f = 0; f < k; f++)
-            c[1 + f] = 0.0;
-        for (int64_t pos = X->indptr[i]; pos < X->indptr[i + 1]; pos++) {
-            const int64_t j = (int64_t)cols[pos];
-            const double x = vals ? (double)vals[pos] : 1.0;
-            const REAL *vj = V + j * k;
-            linear += (double)w[j] * x;
-            for (int f = 0; f < k; f++) {
-                const double t = (double)vj[f] * x;
-                c[1 + f] += t;
-                squares += t * t;
-            }
-        }
-        for (int f = 0; f < k; f++)
-            pairs += c[1 + f] * c[1 + f];
-        const double yhat = w0_start + linear + 0.5 * (pairs - squares);
         double t = y[i];
+        if (reuse) {
+            const double yhat = FM_ROW_E(rs, i);
+            if (probit) {
+                const int positive = y[i] > 0.0;
+                if (sample) {
+                    fm_rng rng = fm_rng_keyed(p->seed, FM_STREAM_LATENT, (uint64_t)i);
+                    t = fm_probit_latent_draw(&rng, yhat, positive);
+                } else {
+                    t = fm_probit_latent_mean(yhat, positive);
+                }
+                target[i] = t;
+            }
+            FM_ROW_E(rs, i) = yhat - t;
+            continue;
+        }
+        double q[FM_CD_MAX_INLINE_K];
+        REAL *qr = FM_ROW_Q(rs, i);
+        double linear = 0.0, squares = 0.0, pairs = 0.0;
+        /* in blocks of factors, so that any k fits the stack buffer */
+        for (int f0 = 0; f0 < k || (f0 == 0 && k == 0); f0 += FM_CD_MAX_INLINE_K) {
+            const int nb = k - f0 < FM_CD_MAX_INLINE_K ? k - f0 : FM_CD_MAX_INLINE_K;
+            for (int f = 0; f < nb; f++)
+                q[f] = 0.0;
+            for (int64_t pos = X->indptr[i]; pos < X->indptr[i + 1]; pos++) {
+                const int64_t j = (int64_t)cols[pos];
+                const double x = vals ? (double)vals[pos] : 1.0;
+                const REAL *vj = V + j * k + f0;
+                if (f0 == 0)
+                    linear += (double)w[j] * x;
+                double sq = 0.0;
+                FM_SIMD_SQUARES
+                for (int f = 0; f < nb; f++) {
+                    const double term = (double)vj[f] * x;
+                    q[f] += term;
+                    sq += term * term;
+                }
+                squares += sq;
+            }
+            double pq = 0.0;
+            FM_SIMD_PAIRS
+            for (int f = 0; f < nb; f++) {
+                pq += q[f] * q[f];
+                qr[f0 + f] = (REAL)q[f];
+            }
+            pairs += pq;
+            if (k == 0)
+                break;
+        }
+        const double yhat = w0_start + linear + 0.5 * (pairs - squares);
         if (probit) {
             const int positive = y[i] > 0.0;
             if (sample) {
@@ -350,7 +403,7 @@ static int FM_NAME(fm_cd_sweep_impl)(fm_model *m, const fm_csr *X, const fm_csc 
             }
             target[i] = t;
         }
-        c[0] = yhat - t;
+        FM_ROW_E(rs, i) = yhat - t;
     }
 
     double weight_sum = 0.0, error_sum = 0.0, sse = 0.0;
@@ -358,7 +411,7 @@ static int FM_NAME(fm_cd_sweep_impl)(fm_model *m, const fm_csr *X, const fm_csc 
 #pragma omp parallel for num_threads(n_threads) schedule(static) reduction(+ : weight_sum, error_sum, sse)
 #endif
     for (int64_t i = 0; i < n; i++) {
-        const double s = sw ? sw[i] : 1.0, e = cache[i * stride];
+        const double s = sw ? sw[i] : 1.0, e = FM_ROW_E(rs, i);
         weight_sum += s;
         error_sum += s * e;
         sse += s * e * e;
@@ -377,7 +430,6 @@ static int FM_NAME(fm_cd_sweep_impl)(fm_model *m, const fm_csr *X, const fm_csc 
             int status = FM_NAME(fm_cd_draw_priors)(m, p, h, &rng);
             if (status != FM_OK) {
                 fm_free_large(owned);
-                free(target);
                 return status;
             }
         }
@@ -388,7 +440,7 @@ static int FM_NAME(fm_cd_sweep_impl)(fm_model *m, const fm_csr *X, const fm_csc 
         const double precision = alpha * weight_sum + p->reg_bias;
         double w0 = w0_start;
         if (precision > 0.0) {
-            fm_rng rng = fm_rng_keyed(p->seed, FM_STREAM_BIAS, 0);
+            fm_normals rng = fm_normals_keyed(p->seed, FM_STREAM_BIAS, 0);
             w0 = fm_cd_coordinate(w0_start, weight_sum, error_sum, alpha, p->reg_bias, 0.0,
                                   sample, &rng);
         }
@@ -400,21 +452,9 @@ static int FM_NAME(fm_cd_sweep_impl)(fm_model *m, const fm_csr *X, const fm_csc 
 #pragma omp parallel for num_threads(n_threads) schedule(static)
 #endif
             for (int64_t i = 0; i < n; i++)
-                cache[i * stride] += delta;
+                FM_ROW_E(rs, i) += delta;
         }
     }
-
-    /* per-thread buffers for the long columns */
-    int64_t longest = 0;
-    for (int64_t j = 0; j < m->n_features; j++) {
-        const int64_t len = Xt->colptr[j + 1] - Xt->colptr[j];
-        if (len > longest)
-            longest = len;
-    }
-    const int64_t capacity = longest < FM_CD_GATHER_MAX ? longest : FM_CD_GATHER_MAX;
-    /* optional: without the memory every column is swept in place */
-    const size_t per_thread = (size_t)(capacity > 0 ? capacity : 1) * (size_t)(stride + 2);
-    double *buffers = (double *)fm_alloc_large((size_t)n_threads * per_thread * sizeof(double));
 
     /* the features, block by block: those of one block share no row */
     for (int64_t b = 0; b < p->n_blocks; b++) {
@@ -426,30 +466,30 @@ static int FM_NAME(fm_cd_sweep_impl)(fm_model *m, const fm_csr *X, const fm_csc 
             entries += Xt->colptr[p->order[o] + 1] - Xt->colptr[p->order[o]];
         /* a team only where the block has work enough to share (a region costs
          * microseconds; a block of a few short columns less) */
-        const int team = (last - first > 1 && entries * stride > 65536) ? n_threads : 1;
+        const int team = (last - first > 1 && entries * (k + 1) > 65536) ? n_threads : 1;
 #pragma omp parallel for num_threads(team) schedule(dynamic, 16) reduction(& : block_finite)
 #endif
         for (int64_t o = first; o < last; o++) {
             double *local = buffers ? buffers + (size_t)fm_thread_id() * per_thread : NULL;
-            block_finite &= FM_NAME(fm_cd_feature)(p->order[o], m, Xt, sw, p, h, alpha, cache,
-                                                    local, capacity);
+            block_finite &= FM_NAME(fm_cd_feature)(p->order[o], m, Xt, sw, p, h, alpha, rs,
+                                                    rowbytes, local, capacity);
         }
         finite &= block_finite;
     }
-    fm_free_large(buffers);
 
     double sse_after = 0.0;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(n_threads) schedule(static) reduction(+ : sse_after)
 #endif
     for (int64_t i = 0; i < n; i++) {
-        const double s = sw ? sw[i] : 1.0, e = cache[i * stride];
+        const double s = sw ? sw[i] : 1.0, e = FM_ROW_E(rs, i);
+        const double yhat = e + (probit ? target[i] : y[i]);
         sse_after += s * e * e;
         if (pred_out)
-            pred_out[i] = e + (probit ? target[i] : y[i]);
+            pred_out[i] = yhat;
+        FM_ROW_E(rs, i) = yhat; /* what a next sweep with reuse_rows starts from */
     }
     fm_free_large(owned);
-    free(target);
     if (stats) {
         stats->sse = sse_after;
         stats->weight_sum = weight_sum;

@@ -45,6 +45,36 @@ static inline double fm_normal(fm_rng *rng)
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
+/* Standard normals two at a time (both values of a Box-Muller pair): the
+ * stream of one feature's k + 1 draws. */
+typedef struct {
+    fm_rng rng;
+    double spare;
+    int has_spare;
+} fm_normals;
+
+static inline fm_normals fm_normals_keyed(uint64_t seed, uint64_t stream, uint64_t index)
+{
+    fm_normals g;
+    g.rng = fm_rng_keyed(seed, stream, index);
+    g.spare = 0.0;
+    g.has_spare = 0;
+    return g;
+}
+
+static inline double fm_normals_next(fm_normals *g)
+{
+    if (g->has_spare) {
+        g->has_spare = 0;
+        return g->spare;
+    }
+    const double u1 = fm_uniform(&g->rng), u2 = fm_uniform(&g->rng);
+    const double r = sqrt(-2.0 * log(u1)), a = 6.283185307179586 * u2;
+    g->spare = r * sin(a);
+    g->has_spare = 1;
+    return r * cos(a);
+}
+
 /* Gamma(shape, rate) (Marsaglia and Tsang 2000; shape < 1 by boosting). */
 static inline double fm_gamma(fm_rng *rng, double shape, double rate)
 {

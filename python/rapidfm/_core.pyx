@@ -320,6 +320,17 @@ def feature_blocks(cnp.ndarray indptr, cnp.ndarray indices, cnp.ndarray colptr,
     return order, block_ptr[:n_blocks + 1].copy()
 
 
+def cd_scratch_bytes(str loss, cnp.ndarray w, cnp.ndarray V, cnp.ndarray colptr,
+                     cnp.ndarray rows, int64_t n_rows, int n_threads):
+    """Bytes of the scratch cd_sweep needs for this model, column view, loss and
+    thread count."""
+    cdef fm_model m = _model(0.0, w, V)
+    cdef fm_csc Xt = _csc(colptr, rows, None, n_rows, m.real_type)
+    if loss not in CD_LOSSES:
+        raise ValueError(f"loss must be one of {sorted(CD_LOSSES)}, got {loss!r}")
+    return fm_cd_scratch_bytes(&m, &Xt, CD_LOSSES[loss], n_threads)
+
+
 def cd_sweep(str method, str loss, double w0, cnp.ndarray w, cnp.ndarray V,
              cnp.ndarray indptr, cnp.ndarray indices, data,
              cnp.ndarray colptr, cnp.ndarray rows, cdata,
@@ -327,12 +338,13 @@ def cd_sweep(str method, str loss, double w0, cnp.ndarray w, cnp.ndarray V,
              cnp.ndarray groups, cnp.ndarray mu_w, cnp.ndarray lambda_w,
              cnp.ndarray mu_v, cnp.ndarray lambda_v, double alpha, double reg_bias,
              uint64_t seed, int n_threads, bint sample_hyper=True, pred_out=None,
-             row_state=None, double prior_alpha0=1.0, double prior_beta0=1.0, double prior_gamma0=1.0,
+             scratch=None, bint reuse_rows=False, double prior_alpha0=1.0, double prior_beta0=1.0, double prior_gamma0=1.0,
              double prior_mu0=0.0):
     """One ALS or MCMC sweep in place on w, V and (MCMC) the hyperparameter arrays;
-    returns (w0, alpha, stats dict). row_state: optional float64 scratch of
-    n_rows * (k + 1) entries that a fit reuses across sweeps. The GIL is released
-    for the sweep."""
+    returns (w0, alpha, stats dict). scratch: optional uint8 array of at least
+    cd_scratch_bytes(...) bytes that a fit reuses across sweeps; reuse_rows: it
+    holds what the previous sweep of this model on these rows left (the rows'
+    predictions are then not recomputed). The GIL is released for the sweep."""
     cdef fm_model m = _model(w0, w, V)
     cdef fm_csr X = _csr(indptr, indices, data, w.size, m.real_type)
     cdef fm_csc Xt = _csc(colptr, rows, cdata, X.n_rows, m.real_type)
@@ -341,7 +353,8 @@ def cd_sweep(str method, str loss, double w0, cnp.ndarray w, cnp.ndarray V,
     cdef fm_cd_stats stats
     cdef const double *sw = NULL
     cdef double *pred = NULL
-    cdef double *state = NULL
+    cdef void *state = NULL
+    cdef size_t state_bytes = 0
     cdef cnp.ndarray arr
     cdef const char *problem
     cdef int status
@@ -359,12 +372,13 @@ def cd_sweep(str method, str loss, double w0, cnp.ndarray w, cnp.ndarray V,
         arr = pred_out
         _require(arr, "pred_out", np.float64, X.n_rows)
         pred = <double *>cnp.PyArray_DATA(arr)
-    if row_state is not None:
-        arr = row_state
-        _require(arr, "row_state", np.float64, X.n_rows * (k + 1))
+    if scratch is not None:
+        arr = scratch
+        _require(arr, "scratch", np.uint8, -1)
         if not arr.flags.writeable:
-            raise ValueError("row_state must be writeable")
-        state = <double *>cnp.PyArray_DATA(arr)
+            raise ValueError("scratch must be writeable")
+        state = cnp.PyArray_DATA(arr)
+        state_bytes = arr.size
     _require(order, "order", np.int64, w.size)
     _require(block_ptr, "block_ptr", np.int64, -1)
     _require(groups, "groups", np.int32, w.size)
@@ -385,6 +399,9 @@ def cd_sweep(str method, str loss, double w0, cnp.ndarray w, cnp.ndarray V,
     p.order = <const int64_t *>cnp.PyArray_DATA(order)
     p.block_ptr = <const int64_t *>cnp.PyArray_DATA(block_ptr)
     p.n_blocks = block_ptr.size - 1
+    if reuse_rows and scratch is None:
+        raise ValueError("reuse_rows needs the scratch of the previous sweep")
+    p.reuse_rows = reuse_rows
     p.reg_bias = reg_bias
     p.prior_alpha0 = prior_alpha0
     p.prior_beta0 = prior_beta0
@@ -400,10 +417,11 @@ def cd_sweep(str method, str loss, double w0, cnp.ndarray w, cnp.ndarray V,
         raise ValueError(problem.decode())
     with nogil:
         status = fm_cd_sweep(&m, &X, &Xt, <const double *>cnp.PyArray_DATA(y), sw, &p, &h,
-                             state, pred, &stats)
+                             state, state_bytes, pred, &stats)
     if status == FM_ERR_PARAM:
-        raise ValueError("invalid hyperparameters: lambdas must be finite and >= 0, mus "
-                         "finite, alpha > 0 when it is not drawn")
+        raise ValueError("invalid hyperparameters (lambdas must be finite and >= 0, mus "
+                         "finite, alpha > 0 when it is not drawn) or scratch smaller than "
+                         "cd_scratch_bytes")
     _raise_status(status)
     return m.w0, h.alpha, {"sse": stats.sse, "weight_sum": stats.weight_sum,
                            "n_threads": stats.n_threads}

@@ -98,6 +98,7 @@ cdef extern from "fastfm.h" nogil:
         const int64_t *order
         const int64_t *block_ptr
         int64_t n_blocks
+        int reuse_rows
         double reg_bias
         double prior_alpha0
         double prior_beta0
@@ -120,8 +121,10 @@ cdef extern from "fastfm.h" nogil:
                                    const fm_csr *X, const fm_csc *Xt)
     int fm_cd_sweep(fm_model *model, const fm_csr *X, const fm_csc *Xt, const double *y,
                     const double *sample_weight, const fm_cd_params *params,
-                    fm_cd_hyper *hyper, double *row_state, double *pred_out,
-                    fm_cd_stats *stats)
+                    fm_cd_hyper *hyper, void *scratch, size_t scratch_bytes,
+                    double *pred_out, fm_cd_stats *stats)
+    size_t fm_cd_scratch_bytes(const fm_model *model, const fm_csc *Xt, int loss,
+                               int n_threads)
     int fm_csr_to_csc(const fm_csr *X, const int64_t *colptr, void *rows, void *data)
     int fm_feature_blocks(const fm_csr *X, const fm_csc *Xt, int64_t max_work,
                           int64_t *order, int64_t *block_ptr, int64_t *n_blocks)

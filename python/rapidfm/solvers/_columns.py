@@ -10,6 +10,12 @@ from rapidfm._validation import as_csr, values_or_none
 from rapidfm.solvers._base import Solver
 
 _INT32_MAX = 2**31 - 1
+# A sweep starts from the rows' predictions and q sums the previous sweep of the
+# fit left (recomputing them was a fifth of a sweep); every REFRESH_EVERY-th
+# sweep of the chain (by its count t, so that a warm start split at such a
+# sweep gives the same chain bit for bit) recomputes them from the model, which
+# bounds the rounding the incremental updates accumulate.
+REFRESH_EVERY = 10
 
 
 class ColumnView:
@@ -120,27 +126,34 @@ class ColumnSolver(Solver):
         self.groups, self.n_groups = resolve_feature_groups(est.feature_groups, n_features)
         self.view = ColumnView(train.indptr, train.indices, train.data, n_features)
         self.pred = np.empty(train.n_rows, dtype=np.float64)
-        # the sweeps' scratch (residual and q sums of every row), allocated once per fit
-        self.row_state = np.empty(train.n_rows * (params.n_factors + 1), dtype=np.float64)
+        # the sweeps' scratch (residual and q sums of every row, the threads' column
+        # buffers), allocated once per fit
+        self.scratch = np.empty(_core.cd_scratch_bytes(
+            self.loss_name, params.w, params.V, self.view.colptr, self.view.rows,
+            train.n_rows, self.n_threads), dtype=np.uint8)
+        self.rows_valid = False
         self.reg_bias = float(est.reg_bias)
         self.start_hyper(params, continuing)
 
     def start_hyper(self, params, continuing):
         raise NotImplementedError
 
-    def sweep(self, params, train, seed):
+    def sweep(self, params, train, seed, t):
         view = self.view
+        reuse = self.rows_valid and t % REFRESH_EVERY != 0
+        self.rows_valid = False
         params.w0, self.alpha, stats = _core.cd_sweep(
             self.method, self.loss_name, params.w0, params.w, params.V,
             view.indptr, view.indices, view.data, view.colptr, view.rows, view.cdata,
             train.y, train.sample_weight, view.order, view.block_ptr, self.groups,
             self.mu_w, self.lambda_w, self.mu_v, self.lambda_v, self.alpha, self.reg_bias,
             seed, self.n_threads, sample_hyper=self.sample_hyper, pred_out=self.pred,
-            row_state=self.row_state)
+            scratch=self.scratch, reuse_rows=reuse)
+        self.rows_valid = True
         return stats
 
     def epoch(self, params, train, t, seed):
-        stats = self.sweep(params, train, seed)
+        stats = self.sweep(params, train, seed, t)
         est = self.estimator
         # y(x) of the training rows after the sweep, in their order, for callbacks that
         # report a training metric (the libFM command line) without predicting again;

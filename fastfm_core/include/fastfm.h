@@ -81,21 +81,37 @@ typedef struct {
     void *V;                    /* n_features * n_factors */
 } fm_model;
 
+/* The three parts of a training call, kept apart so that a solver takes only
+ * what it uses: what is minimised (fm_objective), how the solver steps
+ * (fm_sgd_step for SGD; ALS and MCMC have fm_cd_params) and how an epoch is
+ * run (fm_schedule). */
 typedef struct {
     int loss;                   /* fm_loss_type */
-    double learning_rate;       /* step size for this epoch (the caller applies schedules) */
     double reg_bias;            /* L2 strength on w0 */
     double reg_linear;          /* L2 strength on w */
     double reg_factors;         /* L2 strength on V */
     double clip_min;            /* squared loss: the prediction used for the gradient is */
     double clip_max;            /* clipped to [clip_min, clip_max] (libFM does the same) */
-    int n_threads;              /* >= 1 */
-    int parallel_mode;          /* fm_parallel_mode */
+} fm_objective;
+
+typedef struct {
+    double learning_rate;       /* step size for this epoch (the caller applies schedules) */
+    int parallel_mode;          /* fm_parallel_mode: how threads share the model */
     int64_t sync_every;         /* replicas: rows per thread between merges, 0 = automatic */
+} fm_sgd_step;
+
+typedef struct {
+    int n_threads;              /* >= 1 */
     uint64_t seed;              /* seeds this epoch's visit order */
     int64_t block_rows;         /* 0: the rows in one random order; else blocks of this many
                                    consecutive rows, the blocks in a random order and the rows
                                    of each block in a random order (cache-friendly) */
+} fm_schedule;
+
+typedef struct {
+    fm_objective objective;
+    fm_sgd_step sgd;
+    fm_schedule schedule;
 } fm_sgd_params;
 
 typedef struct {

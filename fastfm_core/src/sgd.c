@@ -28,23 +28,23 @@ const char *fm_check_sgd_params(const fm_sgd_params *p, const fm_model *m)
         return "n_factors must be >= 0";
     if (m->n_features < 1)
         return "n_features must be >= 1";
-    if (!fm_loss_is_valid(p->loss))
+    if (!fm_loss_is_valid(p->objective.loss))
         return "unknown loss";
-    if (!(isfinite(p->learning_rate) && p->learning_rate > 0.0))
+    if (!(isfinite(p->sgd.learning_rate) && p->sgd.learning_rate > 0.0))
         return "learning_rate must be a finite number > 0";
-    if (!is_nonneg_finite(p->reg_bias) || !is_nonneg_finite(p->reg_linear) ||
-        !is_nonneg_finite(p->reg_factors))
+    if (!is_nonneg_finite(p->objective.reg_bias) || !is_nonneg_finite(p->objective.reg_linear) ||
+        !is_nonneg_finite(p->objective.reg_factors))
         return "regularisation strengths must be finite numbers >= 0";
-    if (isnan(p->clip_min) || isnan(p->clip_max) || p->clip_min > p->clip_max)
+    if (isnan(p->objective.clip_min) || isnan(p->objective.clip_max) || p->objective.clip_min > p->objective.clip_max)
         return "clip_min must be <= clip_max";
-    if (p->n_threads < 1)
+    if (p->schedule.n_threads < 1)
         return "n_threads must be >= 1";
-    if (p->parallel_mode < FM_PARALLEL_AUTO || p->parallel_mode > FM_PARALLEL_HYBRID ||
-        p->parallel_mode == FM_PARALLEL_SERIAL)
+    if (p->sgd.parallel_mode < FM_PARALLEL_AUTO || p->sgd.parallel_mode > FM_PARALLEL_HYBRID ||
+        p->sgd.parallel_mode == FM_PARALLEL_SERIAL)
         return "unknown parallel_mode";
-    if (p->sync_every < 0)
+    if (p->sgd.sync_every < 0)
         return "sync_every must be >= 0";
-    if (p->block_rows < 0)
+    if (p->schedule.block_rows < 0)
         return "block_rows must be >= 0";
     return NULL;
 }

@@ -598,8 +598,8 @@ static int FM_NAME(fm_sgd_epoch_impl)(fm_model *m, const fm_csr *X, const double
 {
     FM_NAME(fm_sgd_ctx) c;
     const int64_t n_rows = X->n_rows;
-    int n_threads = fm_clamp_threads(prm->n_threads);
-    int mode = prm->parallel_mode;
+    int n_threads = fm_clamp_threads(prm->schedule.n_threads);
+    int mode = prm->sgd.parallel_mode;
     int status;
 
     c.indptr = X->indptr;
@@ -607,16 +607,16 @@ static int FM_NAME(fm_sgd_epoch_impl)(fm_model *m, const fm_csr *X, const double
     c.data = (const REAL *)X->data;
     c.y = y;
     c.sample_weight = sample_weight;
-    fm_visit_order_init(&c.order, (uint64_t)n_rows, (uint64_t)prm->block_rows, prm->seed);
+    fm_visit_order_init(&c.order, (uint64_t)n_rows, (uint64_t)prm->schedule.block_rows, prm->schedule.seed);
     c.prefetch_params = m->n_features * (int64_t)(m->n_factors + 1) * (int64_t)sizeof(REAL) >
                         FM_PREFETCH_MIN_BYTES;
-    c.loss = prm->loss;
-    c.lr = prm->learning_rate;
-    c.reg_bias = prm->reg_bias;
-    c.reg_linear = prm->reg_linear;
-    c.reg_factors = prm->reg_factors;
-    c.clip_min = prm->clip_min;
-    c.clip_max = prm->clip_max;
+    c.loss = prm->objective.loss;
+    c.lr = prm->sgd.learning_rate;
+    c.reg_bias = prm->objective.reg_bias;
+    c.reg_linear = prm->objective.reg_linear;
+    c.reg_factors = prm->objective.reg_factors;
+    c.clip_min = prm->objective.clip_min;
+    c.clip_max = prm->objective.clip_max;
 
     if ((int64_t)n_threads > n_rows)
         n_threads = n_rows > 0 ? (int)n_rows : 1;
@@ -644,7 +644,7 @@ static int FM_NAME(fm_sgd_epoch_impl)(fm_model *m, const fm_csr *X, const double
         }
         fm_hotset_free(&hs);
     } else {
-        int64_t sync_every = prm->sync_every;
+        int64_t sync_every = prm->sgd.sync_every;
         if (sync_every <= 0) {
             /* merge when the rows trained since the last merge cost about
              * 8x the merge itself (n_features rows of k+1 values) */

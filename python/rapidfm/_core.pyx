@@ -157,18 +157,18 @@ def sgd_epoch(double w0, cnp.ndarray w, cnp.ndarray V,
     if parallel_mode not in PARALLEL_MODES:
         raise ValueError(
             f"parallel_mode must be one of {sorted(PARALLEL_MODES)}, got {parallel_mode!r}")
-    p.loss = LOSSES[loss]
-    p.learning_rate = learning_rate
-    p.reg_bias = reg_bias
-    p.reg_linear = reg_linear
-    p.reg_factors = reg_factors
-    p.clip_min = clip_min
-    p.clip_max = clip_max
-    p.n_threads = n_threads
-    p.parallel_mode = PARALLEL_MODES[parallel_mode]
-    p.sync_every = sync_every
-    p.seed = seed
-    p.block_rows = block_rows
+    p.objective.loss = LOSSES[loss]
+    p.objective.reg_bias = reg_bias
+    p.objective.reg_linear = reg_linear
+    p.objective.reg_factors = reg_factors
+    p.objective.clip_min = clip_min
+    p.objective.clip_max = clip_max
+    p.sgd.learning_rate = learning_rate
+    p.sgd.parallel_mode = PARALLEL_MODES[parallel_mode]
+    p.sgd.sync_every = sync_every
+    p.schedule.n_threads = n_threads
+    p.schedule.seed = seed
+    p.schedule.block_rows = block_rows
     problem = fm_check_sgd_params(&p, &m)
     if problem != NULL:
         raise ValueError(problem.decode())

@@ -52,19 +52,28 @@ cdef extern from "fastfm.h" nogil:
         void *w
         void *V
 
-    ctypedef struct fm_sgd_params:
+    ctypedef struct fm_objective:
         int loss
-        double learning_rate
         double reg_bias
         double reg_linear
         double reg_factors
         double clip_min
         double clip_max
-        int n_threads
+
+    ctypedef struct fm_sgd_step:
+        double learning_rate
         int parallel_mode
         int64_t sync_every
+
+    ctypedef struct fm_schedule:
+        int n_threads
         uint64_t seed
         int64_t block_rows
+
+    ctypedef struct fm_sgd_params:
+        fm_objective objective
+        fm_sgd_step sgd
+        fm_schedule schedule
 
     ctypedef struct fm_epoch_stats:
         double loss_sum

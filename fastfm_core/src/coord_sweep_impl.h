@@ -37,6 +37,22 @@ static inline double fm_cd_coordinate(double theta, double shh, double seh, doub
 #define FM_CD_AHEAD 16
 #endif
 
+/* Row i's probit latent target given its prediction: MCMC draws it (keyed by
+ * the row), ALS takes its expectation. */
+#ifndef FM_CD_PROBIT_TARGET_DEFINED
+#define FM_CD_PROBIT_TARGET_DEFINED
+static inline double fm_cd_probit_target(const fm_cd_params *p, int sample, int64_t i,
+                                         double yhat, double y)
+{
+    const int positive = y > 0.0;
+    if (sample) {
+        fm_rng rng = fm_rng_keyed(p->seed, FM_STREAM_LATENT, (uint64_t)i);
+        return fm_probit_latent_draw(&rng, yhat, positive);
+    }
+    return fm_probit_latent_mean(yhat, positive);
+}
+#endif
+
 /* Sums over the rows of a vectorised pass: distinct rows (a column holds each
  * row once), so the entries carry no dependence on each other. */
 #ifndef FM_SIMD_SUMS
@@ -346,16 +362,8 @@ static int FM_NAME(fm_cd_sweep_impl)(fm_model *m, const fm_csr *X, const fm_csc 
         double t = y[i];
         if (reuse) {
             const double yhat = FM_ROW_E(rs, i);
-            if (probit) {
-                const int positive = y[i] > 0.0;
-                if (sample) {
-                    fm_rng rng = fm_rng_keyed(p->seed, FM_STREAM_LATENT, (uint64_t)i);
-                    t = fm_probit_latent_draw(&rng, yhat, positive);
-                } else {
-                    t = fm_probit_latent_mean(yhat, positive);
-                }
-                target[i] = t;
-            }
+            if (probit)
+                target[i] = t = fm_cd_probit_target(p, sample, i, yhat, y[i]);
             FM_ROW_E(rs, i) = yhat - t;
             continue;
         }
@@ -393,16 +401,8 @@ static int FM_NAME(fm_cd_sweep_impl)(fm_model *m, const fm_csr *X, const fm_csc 
                 break;
         }
         const double yhat = w0_start + linear + 0.5 * (pairs - squares);
-        if (probit) {
-            const int positive = y[i] > 0.0;
-            if (sample) {
-                fm_rng rng = fm_rng_keyed(p->seed, FM_STREAM_LATENT, (uint64_t)i);
-                t = fm_probit_latent_draw(&rng, yhat, positive);
-            } else {
-                t = fm_probit_latent_mean(yhat, positive);
-            }
-            target[i] = t;
-        }
+        if (probit)
+            target[i] = t = fm_cd_probit_target(p, sample, i, yhat, y[i]);
         FM_ROW_E(rs, i) = yhat - t;
     }
 

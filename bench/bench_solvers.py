@@ -64,11 +64,11 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-from compare import load_planted, parse_rlog  # bench/ is on sys.path
+from compare import load_ml100k as compare_load_ml100k  # bench/ is on sys.path
+from compare import load_planted, parse_rlog
 
 import rapidfm
 from rapidfm import _core
-from rapidfm.datasets import load_movielens
 from rapidfm.io import dump_svmlight, load_svmlight
 
 HERE = Path(__file__).resolve().parent
@@ -138,17 +138,13 @@ class Data:
 
 
 def load_ml100k():
-    base = data_dir() / "ml-100k"
-    train, test = base / "u1.base", base / "u1.test"
-    if not (train.exists() and test.exists()):
-        return f"{train} not found (set RAPIDFM_DATA)"
-    Xtr, ytr, Xte, yte = load_movielens(train, test, dtype=np.float64)
-    # users are columns 0..942, items 943..2624
-    users = max(int(np.loadtxt(p, dtype=np.int64, usecols=0).max()) for p in (train, test))
-    groups = np.r_[np.zeros(users, np.int32), np.ones(Xtr.shape[1] - users, np.int32)]
-    return Data("ml100k", "regression", Xtr, ytr, Xte, yte, groups,
-                f"MovieLens 100k u1: {Xtr.shape[0]:,} train / {Xte.shape[0]:,} test ratings, "
-                f"{users} users + {Xtr.shape[1] - users} items one-hot")
+    """compare.py's MovieLens u1 set, with its user/item field of each column as the
+    feature groups (libFM's -meta)."""
+    loaded = compare_load_ml100k()
+    if isinstance(loaded, str):
+        return loaded
+    return Data("ml100k", "regression", loaded.X_train, loaded.y_train, loaded.X_test,
+                loaded.y_test, loaded.fields.astype(np.int32), loaded.note)
 
 
 def load_pair(name, train, test, one_based):

@@ -54,8 +54,6 @@ from rapidfm._validation import (
 )
 from rapidfm.model_kinds import FMParameters
 from rapidfm.solvers import SOLVERS, get_solver
-from rapidfm.solvers.sgd import block_rows_for as _block_rows_for  # noqa: F401 (bench)
-from rapidfm.solvers.sgd import memory_mapped as _memory_mapped  # noqa: F401
 from rapidfm.solvers.sgd import shuffled as _shuffled
 
 DivergenceError = _core.DivergenceError

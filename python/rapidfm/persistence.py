@@ -572,18 +572,14 @@ def _model_description(header, path):
     kind, task = _registry.estimator_kind(cls), _registry.estimator_task(cls)
     if header["format_version"] < 2:
         return cls, kind, task, _V1_SOLVER, []
-    if header["model_kind"] not in _registry.MODEL_KINDS:
-        raise _fail(path, f"unknown model_kind {header['model_kind']!r} (this rapidfm knows "
-                    f"{', '.join(_registry.MODEL_KINDS)}): upgrade rapidfm to load it")
-    if header["model_kind"] != kind:
-        raise _fail(path, f"model_kind {header['model_kind']!r} does not match the estimator "
-                    f"{name} (model kind {kind!r})")
-    if header["task"] not in _registry.TASKS:
-        raise _fail(path, f"unknown task {header['task']!r} (this rapidfm knows "
-                    f"{', '.join(_registry.TASKS)}): upgrade rapidfm to load it")
-    if header["task"] != task:
-        raise _fail(path, f"task {header['task']!r} does not match the estimator {name} "
-                    f"(task {task!r})")
+    for key, known, expected, noun in (("model_kind", _registry.MODEL_KINDS, kind, "model kind"),
+                                       ("task", _registry.TASKS, task, "task")):
+        if header[key] not in known:
+            raise _fail(path, f"unknown {key} {header[key]!r} (this rapidfm knows "
+                        f"{', '.join(known)}): upgrade rapidfm to load it")
+        if header[key] != expected:
+            raise _fail(path, f"{key} {header[key]!r} does not match the estimator {name} "
+                        f"({noun} {expected!r})")
     known_solvers = _known_solvers()
     if header["solver"] not in known_solvers:
         raise _fail(path, f"unknown solver {header['solver']!r} (this rapidfm knows "

@@ -74,7 +74,7 @@ int main(int argc, char **argv)
     {
         fm_model m = {FM_FLOAT32, n_features, k, 0.0, w, V};
         fm_csr X = {n, n_features, FM_INDEX32, FM_FLOAT32, indptr, indices, NULL};
-        fm_sgd_params p = {{FM_LOSS_SQUARED, 0, 0, 0, -1e300, 1e300}, {0.01, mode, 0},
+        fm_sgd_params p = {{FM_LOSS_SQUARED, 0, 0, 0, -1e300, 1e300}, {0.01, mode, 0, FM_RULE_SGD, 0, 0},
                            {threads, 1, 0}};
         for (int e = 0; e < epochs; e++) {
             fm_epoch_stats st;
@@ -82,7 +82,7 @@ int main(int argc, char **argv)
             int status;
             p.schedule.seed = (uint64_t)e + 1;
             t0 = now();
-            status = fm_sgd_epoch(&m, &X, y, NULL, &p, &st);
+            status = fm_sgd_epoch(&m, &X, y, NULL, &p, NULL, &st);
             if (status != FM_OK) {
                 fprintf(stderr, "epoch failed: %s\n", fm_strerror(status));
                 return 1;

@@ -11,7 +11,8 @@ import numpy as np
 # documents the same settings: change them here, in one place.
 # (The first proposal, n_factors=8, n_epochs=30, reg_linear=0.01, init_std=0.1 and
 # otherwise as below, reached 0.9301 with random_state=0: a hair above the bar.
-# These reach 0.925-0.9265 over random_state 0..4, on 1 or 2 threads.)
+# These reach 0.9234-0.9267 over random_state 0..4, on 1 or 2 threads:
+# python tools/readme_figures.py prints them.)
 ML100K_SETTINGS = dict(
     n_factors=8,
     n_epochs=40,
@@ -29,7 +30,7 @@ ML100K_MAX_RMSE = 0.93
 # for n_iter_no_change epochs and keeps the best epoch. The held-out 10% cost
 # accuracy at ML100K_SETTINGS (0.929-0.932 over random_state 0..2, stopping near
 # epoch 30); more factors with a smaller init_std and lighter reg_factors reach
-# 0.9212-0.9224 over random_state 0..4 (best epoch 17-18, 27-28 epochs run).
+# 0.9213-0.9232 over random_state 0..4 on 1 or 2 threads (tools/readme_figures.py).
 ML100K_EARLY_STOPPING_SETTINGS = dict(
     n_factors=64,
     n_epochs=100,
@@ -177,3 +178,50 @@ def logloss(y01, p1, eps=1e-15):
     p1 = np.clip(np.asarray(p1, float), eps, 1 - eps)
     y01 = np.asarray(y01, float)
     return float(-np.mean(y01 * np.log(p1) + (1 - y01) * np.log(1 - p1)))
+
+
+def naive_adaptive_step(x, y, w0, w, V, state, *, rule, loss, learning_rate, reg_bias=0.0,
+                        reg_linear=0.0, reg_factors=0.0, beta=1.0, l1=0.0, sample_weight=1.0,
+                        eps=1e-12):
+    """One AdaGrad or FTRL-proximal step on one sample, in float64, from the formulas.
+
+    state = dict(w0_sq, w0_z, w_sq, w_z, V_sq) (sums of squared gradients and FTRL's z).
+    AdaGrad, per coordinate with gradient g (the L2 term included):
+        G += g^2; theta -= lr g / sqrt(G + eps).
+    FTRL-proximal (McMahan et al. 2013) for w0 (no L1, L2 reg_bias) and w (L1 l1, L2
+    reg_linear), g the loss gradient: sigma = (sqrt(n + g^2) - sqrt(n)) / lr,
+    z += g - sigma theta, n += g^2, theta = 0 if |z| <= l1 else
+    -(z - sign(z) l1) / ((beta + sqrt(n)) / lr + l2); V takes the AdaGrad step.
+    Only features present in x (x_i != 0) move. Returns (w0, w, V, state), new objects.
+    """
+    x = np.asarray(x, dtype=np.float64).ravel()
+    w = np.asarray(w, dtype=np.float64).copy()
+    V = np.asarray(V, dtype=np.float64).copy()
+    st = {key: np.array(value, dtype=np.float64, copy=True) for key, value in state.items()}
+    g0, gw, gV = naive_gradient(x, y, w0, w, V, loss)
+    g0, gw, gV = sample_weight * g0, sample_weight * gw, sample_weight * gV
+
+    def adagrad(theta, g, sq):
+        sq = sq + g * g
+        return theta - learning_rate * g / np.sqrt(sq + eps), sq
+
+    def ftrl(theta, g, z, n, l1_, l2):
+        n_new = n + g * g
+        sigma = (np.sqrt(n_new) - np.sqrt(n)) / learning_rate
+        z = z + g - sigma * theta
+        new = np.where(np.abs(z) <= l1_, 0.0,
+                       -(z - np.sign(z) * l1_) / ((beta + np.sqrt(n_new)) / learning_rate + l2))
+        return new, z, n_new
+
+    touched = x != 0
+    if rule == "adagrad":
+        w0, st["w0_sq"] = adagrad(w0, g0 + reg_bias * w0, st["w0_sq"])
+        w[touched], st["w_sq"][touched] = adagrad(
+            w[touched], gw[touched] + reg_linear * w[touched], st["w_sq"][touched])
+    else:
+        w0, st["w0_z"], st["w0_sq"] = ftrl(w0, g0, st["w0_z"], st["w0_sq"], 0.0, reg_bias)
+        w[touched], st["w_z"][touched], st["w_sq"][touched] = ftrl(
+            w[touched], gw[touched], st["w_z"][touched], st["w_sq"][touched], l1, reg_linear)
+    V[touched], st["V_sq"][touched] = adagrad(
+        V[touched], gV[touched] + reg_factors * V[touched], st["V_sq"][touched])
+    return float(w0), w, V, st

@@ -94,11 +94,38 @@ typedef struct {
     double clip_max;            /* clipped to [clip_min, clip_max] (libFM does the same) */
 } fm_objective;
 
+/* How a gradient g of a parameter becomes a step (learning rate eta):
+ *  SGD:     theta -= eta (g + reg theta)
+ *  ADAGRAD: G += (g + reg theta)^2;  theta -= eta (g + reg theta) / sqrt(G)
+ *           (per coordinate; libffm's and xLearn's rule)
+ *  FTRL:    FTRL-proximal (McMahan et al. 2013) for w0 and w, with state n = sum g^2
+ *           and z = sum (g - sigma theta), sigma = (sqrt(n + g^2) - sqrt(n)) / eta:
+ *           w = 0 if |z| <= l1, else -(z - sign(z) l1) / ((beta + sqrt(n)) / eta + reg);
+ *           the factors V take the ADAGRAD step (xLearn, DiFacto).
+ * The adaptive rules keep their state (G or n, z) in an fm_sgd_state. */
+typedef enum { FM_RULE_SGD = 0, FM_RULE_ADAGRAD = 1, FM_RULE_FTRL = 2 } fm_step_rule;
+
 typedef struct {
     double learning_rate;       /* step size for this epoch (the caller applies schedules) */
     int parallel_mode;          /* fm_parallel_mode: how threads share the model */
     int64_t sync_every;         /* replicas: rows per thread between merges, 0 = automatic */
+    int rule;                   /* fm_step_rule */
+    double ftrl_beta;           /* FTRL: beta (>= 0) */
+    double ftrl_l1;             /* FTRL: L1 strength on w (>= 0; w0 has none) */
 } fm_sgd_step;
+
+/* The per-coordinate state of the adaptive rules, in caller-owned buffers of
+ * the model's real type that the fit keeps from epoch to epoch (zeros at the
+ * start of a fit). The threads of an epoch share it as they share the model:
+ * in place (hogwild), or in private copies merged with the parameters'
+ * (replicas, hybrid). */
+typedef struct {
+    double w0_sum_sq;           /* w0's sum of squared gradients (FTRL: its n) */
+    double w0_z;                /* FTRL: w0's z */
+    void *w_sum_sq;             /* n_features: w's sums of squared gradients (FTRL: n) */
+    void *w_z;                  /* n_features, FTRL only (NULL for ADAGRAD) */
+    void *V_sum_sq;             /* n_features * n_factors: V's sums of squared gradients */
+} fm_sgd_state;
 
 typedef struct {
     int n_threads;              /* >= 1 */
@@ -238,11 +265,12 @@ const char *fm_check_sgd_params(const fm_sgd_params *params, const fm_model *mod
 
 /* One SGD epoch over the rows of X in a random order drawn from params->seed
  * (a seeded permutation of the rows, different for every seed; threads take
- * disjoint ranges of it). y and sample_weight (NULL: all ones) hold n_rows
+ * disjoint ranges of it). state is NULL for FM_RULE_SGD and required for the
+ * adaptive rules (updated in place). y and sample_weight (NULL: all ones) hold n_rows
  * doubles; for logistic loss y is -1 or +1. X must have passed fm_check_csr. */
 int fm_sgd_epoch(fm_model *model, const fm_csr *X, const double *y,
                  const double *sample_weight, const fm_sgd_params *params,
-                 fm_epoch_stats *stats);
+                 fm_sgd_state *state, fm_epoch_stats *stats);
 
 /* out[i] = y(x_i) for every row of X, rows split across n_threads threads. */
 int fm_predict(const fm_model *model, const fm_csr *X, double *out, int n_threads);

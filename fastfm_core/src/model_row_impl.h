@@ -20,6 +20,7 @@ typedef struct {
     uint64_t mask;          /* table size - 1 (a power of 2) */
     REAL *w, *V;
     uint32_t *touches;
+    REAL *sum_sq_w, *z_w, *sum_sq_V; /* the adaptive rules' state of the copies (else NULL) */
 } FM_NAME(fm_hot);
 
 /* Where feature j's parameters live: w + j and V + j k, or this thread's

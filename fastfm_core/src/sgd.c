@@ -13,6 +13,7 @@
 #include "permutation.h"
 #include "memory.h"
 #include "hotset.h"
+#include "step_rules.h"
 #include "dispatch.h"
 
 #define FM_TEMPLATE "sgd_row_and_epoch.h"
@@ -46,12 +47,16 @@ const char *fm_check_sgd_params(const fm_sgd_params *p, const fm_model *m)
         return "sync_every must be >= 0";
     if (p->schedule.block_rows < 0)
         return "block_rows must be >= 0";
+    if (p->sgd.rule < FM_RULE_SGD || p->sgd.rule > FM_RULE_FTRL)
+        return "unknown step rule";
+    if (!is_nonneg_finite(p->sgd.ftrl_beta) || !is_nonneg_finite(p->sgd.ftrl_l1))
+        return "ftrl_beta and ftrl_l1 must be finite numbers >= 0";
     return NULL;
 }
 
 int fm_sgd_epoch(fm_model *model, const fm_csr *X, const double *y,
                  const double *sample_weight, const fm_sgd_params *params,
-                 fm_epoch_stats *stats)
+                 fm_sgd_state *state, fm_epoch_stats *stats)
 {
     int status;
     if (!model || !X || !y || !params || !stats)
@@ -65,11 +70,15 @@ int fm_sgd_epoch(fm_model *model, const fm_csr *X, const double *y,
     if (X->n_rows > 0 && (!X->indptr || !X->indices || !model->w ||
                           (model->n_factors > 0 && !model->V)))
         return FM_ERR_NULL;
+    if (params->sgd.rule != FM_RULE_SGD &&
+        (!state || !state->w_sum_sq || (model->n_factors > 0 && !state->V_sum_sq) ||
+         (params->sgd.rule == FM_RULE_FTRL && !state->w_z)))
+        return FM_ERR_NULL;
     memset(stats, 0, sizeof(*stats));
     if (X->n_rows == 0)
         return FM_OK;
     FM_DISPATCH(status, fm_sgd_epoch_impl, model->real_type, X->index_type,
-                (model, X, y, sample_weight, params, stats));
+                (model, X, y, sample_weight, params, state, stats));
     return status;
 }
 

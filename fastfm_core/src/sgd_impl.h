@@ -50,8 +50,17 @@ typedef struct {
     fm_visit_order order;   /* permutation.h */
     int loss;
     int prefetch_params;    /* 0 when the model fits in cache: the prefetches would be pure overhead */
+    int rule;               /* fm_step_rule */
     double lr, reg_bias, reg_linear, reg_factors, clip_min, clip_max;
+    double ftrl_beta, ftrl_l1;
+    fm_sgd_state *state;    /* the adaptive rules' shared state; NULL for FM_RULE_SGD */
 } FM_NAME(fm_sgd_ctx);
+
+/* Arrays of the adaptive rules' state (each NULL when unused): the shared
+ * ones, or the replicas' copies (replica t's slot s at t * n_slots + s). */
+typedef struct {
+    REAL *sum_sq_w, *z_w, *sum_sq_V;
+} FM_NAME(fm_state_arrays);
 
 /* One thread's view: the parameters it writes and the rows coming up. */
 typedef struct {
@@ -64,6 +73,8 @@ typedef struct {
     int64_t range_end;      /* the end of this thread's positions */
     int64_t ring[FM_RING];  /* row of position p at ring[p % FM_RING], computed ahead */
     fm_visit_cursor cursor; /* walks the visit order for fm_schedule_row */
+    FM_NAME(fm_adaptive) adapt; /* the adaptive rules: step constants and the state it writes */
+    double w0_sum_sq, w0_z;     /* the adaptive rules' state of w0 */
     double loss_sum, weight_sum;
     int64_t n_rows;
 } FM_NAME(fm_sgd_worker);
@@ -114,7 +125,7 @@ static FM_INLINE void FM_NAME(fm_schedule_row)(const FM_NAME(fm_sgd_ctx) *c,
 static FM_INLINE void FM_NAME(fm_sgd_rows)(const FM_NAME(fm_sgd_ctx) *c,
                                            FM_NAME(fm_sgd_worker) *wk,
                                            int64_t begin, int64_t end, const int k,
-                                           const int binary, const int hybrid)
+                                           const int binary, const int hybrid, const int rule)
 {
     const int64_t range_end = wk->range_end;
     const FM_NAME(fm_hot) *hot = &wk->hot;
@@ -131,6 +142,8 @@ static FM_INLINE void FM_NAME(fm_sgd_rows)(const FM_NAME(fm_sgd_ctx) *c,
     REAL *const V = wk->V;
     uint32_t *const touches = wk->touches;
     double w0 = wk->w0, loss_sum = wk->loss_sum, weight_sum = wk->weight_sum;
+    double w0_sum_sq = wk->w0_sum_sq, w0_z = wk->w0_z;
+    const double ftrl_beta = c->ftrl_beta;
 #ifdef FM_HAVE_VEC
     /* explicit vectors when k allows; k is a constant here, so the test folds */
     const int use_vec = k % FM_VW == 0 && k <= FM_K_STACK;
@@ -171,21 +184,36 @@ static FM_INLINE void FM_NAME(fm_sgd_rows)(const FM_NAME(fm_sgd_ctx) *c,
             loss_sum += sw * loss;
             weight_sum += sw;
 
-            w0 -= lr * (g + reg_bias * w0);
+            if (rule == FM_RULE_SGD) {
+                w0 -= lr * (g + reg_bias * w0);
 #ifdef FM_HAVE_VEC
-            if (use_vec)
-                FM_NAME(fm_sgd_update_row_vec)(g, lr, reg_linear, reg_factors, w, V, k, idx, val,
-                                               nnz, qv, binary, hot, hybrid);
-            else
+                if (use_vec)
+                    FM_NAME(fm_sgd_update_row_vec)(g, lr, reg_linear, reg_factors, w, V, k, idx,
+                                                   val, nnz, qv, binary, hot, hybrid);
+                else
 #endif
-                FM_NAME(fm_sgd_update_row)(g, lr, reg_linear, reg_factors, w, V, k, idx, val,
-                                           nnz, wk->q, binary, hot, hybrid);
+                    FM_NAME(fm_sgd_update_row)(g, lr, reg_linear, reg_factors, w, V, k, idx,
+                                               val, nnz, wk->q, binary, hot, hybrid);
+            } else {
+                if (rule == FM_RULE_FTRL)
+                    w0 = fm_ftrl_step(g, w0, &w0_z, &w0_sum_sq, lr, ftrl_beta, 0.0, reg_bias);
+                else
+                    w0 += fm_adagrad_step(g + reg_bias * w0, &w0_sum_sq, lr);
+#ifdef FM_HAVE_VEC
+                if (use_vec)
+                    memcpy(wk->q, qv, (size_t)k * sizeof(REAL));
+#endif
+                FM_NAME(fm_adaptive_update_row)(g, &wk->adapt, rule, w, V, k, idx, val, nnz,
+                                                wk->q, binary, hot, hybrid);
+            }
             if (touches)
                 for (int64_t t = 0; t < nnz; t++)
                     touches[idx[t]]++;
         }
     }
     wk->w0 = w0;
+    wk->w0_sum_sq = w0_sum_sq;
+    wk->w0_z = w0_z;
     wk->loss_sum = loss_sum;
     wk->weight_sum = weight_sum;
     wk->n_rows += end > begin ? end - begin : 0;
@@ -193,29 +221,55 @@ static FM_INLINE void FM_NAME(fm_sgd_rows)(const FM_NAME(fm_sgd_ctx) *c,
 
 #define FM_ROWS_K(binary)                                                          \
     switch (k) {                                                                   \
-    case 4: FM_NAME(fm_sgd_rows)(c, wk, begin, end, 4, binary, 0); break;          \
-    case 8: FM_NAME(fm_sgd_rows)(c, wk, begin, end, 8, binary, 0); break;          \
-    case 16: FM_NAME(fm_sgd_rows)(c, wk, begin, end, 16, binary, 0); break;        \
-    case 32: FM_NAME(fm_sgd_rows)(c, wk, begin, end, 32, binary, 0); break;        \
-    case 64: FM_NAME(fm_sgd_rows)(c, wk, begin, end, 64, binary, 0); break;        \
-    default: FM_NAME(fm_sgd_rows)(c, wk, begin, end, k, binary, 0); break;         \
+    case 4: FM_NAME(fm_sgd_rows)(c, wk, begin, end, 4, binary, 0, 0); break;       \
+    case 8: FM_NAME(fm_sgd_rows)(c, wk, begin, end, 8, binary, 0, 0); break;       \
+    case 16: FM_NAME(fm_sgd_rows)(c, wk, begin, end, 16, binary, 0, 0); break;     \
+    case 32: FM_NAME(fm_sgd_rows)(c, wk, begin, end, 32, binary, 0, 0); break;     \
+    case 64: FM_NAME(fm_sgd_rows)(c, wk, begin, end, 64, binary, 0, 0); break;     \
+    default: FM_NAME(fm_sgd_rows)(c, wk, begin, end, k, binary, 0, 0); break;      \
     }
 
 /* hybrid mode exists for wide models; fewer k get their own copy of the loop */
 #define FM_ROWS_K_HYBRID(binary)                                                   \
     switch (k) {                                                                   \
-    case 8: FM_NAME(fm_sgd_rows)(c, wk, begin, end, 8, binary, 1); break;          \
-    case 16: FM_NAME(fm_sgd_rows)(c, wk, begin, end, 16, binary, 1); break;        \
-    case 32: FM_NAME(fm_sgd_rows)(c, wk, begin, end, 32, binary, 1); break;        \
-    default: FM_NAME(fm_sgd_rows)(c, wk, begin, end, k, binary, 1); break;         \
+    case 8: FM_NAME(fm_sgd_rows)(c, wk, begin, end, 8, binary, 1, 0); break;       \
+    case 16: FM_NAME(fm_sgd_rows)(c, wk, begin, end, 16, binary, 1, 0); break;     \
+    case 32: FM_NAME(fm_sgd_rows)(c, wk, begin, end, 32, binary, 1, 0); break;     \
+    default: FM_NAME(fm_sgd_rows)(c, wk, begin, end, k, binary, 1, 0); break;      \
     }
 
-/* The row loop with k, the value layout and the parameter location fixed at
- * compile time for the common cases. */
+/* the adaptive rules: their own copies for the commonest k */
+#define FM_ROWS_K_ADAPTIVE(binary, hybrid, rule)                                   \
+    switch (k) {                                                                   \
+    case 8: FM_NAME(fm_sgd_rows)(c, wk, begin, end, 8, binary, hybrid, rule); break;   \
+    case 16: FM_NAME(fm_sgd_rows)(c, wk, begin, end, 16, binary, hybrid, rule); break; \
+    case 32: FM_NAME(fm_sgd_rows)(c, wk, begin, end, 32, binary, hybrid, rule); break; \
+    default: FM_NAME(fm_sgd_rows)(c, wk, begin, end, k, binary, hybrid, rule); break;  \
+    }
+
+#define FM_ROWS_ADAPTIVE(rule)                                                     \
+    if (wk->hot.bitmap) {                                                          \
+        if (c->data) {                                                             \
+            FM_ROWS_K_ADAPTIVE(0, 1, rule)                                         \
+        } else {                                                                   \
+            FM_ROWS_K_ADAPTIVE(1, 1, rule)                                         \
+        }                                                                          \
+    } else if (c->data) {                                                          \
+        FM_ROWS_K_ADAPTIVE(0, 0, rule)                                             \
+    } else {                                                                       \
+        FM_ROWS_K_ADAPTIVE(1, 0, rule)                                             \
+    }
+
+/* The row loop with k, the value layout, the parameter location and the step
+ * rule fixed at compile time for the common cases. */
 static void FM_NAME(fm_sgd_rows_k)(const FM_NAME(fm_sgd_ctx) *c, FM_NAME(fm_sgd_worker) *wk,
                                    int64_t begin, int64_t end, int k)
 {
-    if (wk->hot.bitmap) {
+    if (c->rule == FM_RULE_ADAGRAD) {
+        FM_ROWS_ADAPTIVE(FM_RULE_ADAGRAD)
+    } else if (c->rule == FM_RULE_FTRL) {
+        FM_ROWS_ADAPTIVE(FM_RULE_FTRL)
+    } else if (wk->hot.bitmap) {
         if (c->data) {
             FM_ROWS_K_HYBRID(0)
         } else {
@@ -229,12 +283,39 @@ static void FM_NAME(fm_sgd_rows_k)(const FM_NAME(fm_sgd_ctx) *c, FM_NAME(fm_sgd_
 }
 #undef FM_ROWS_K
 #undef FM_ROWS_K_HYBRID
+#undef FM_ROWS_K_ADAPTIVE
+#undef FM_ROWS_ADAPTIVE
 
+/* The shared state arrays of the adaptive rules (all NULL for plain SGD). */
+static FM_NAME(fm_state_arrays) FM_NAME(fm_shared_state)(const FM_NAME(fm_sgd_ctx) *c)
+{
+    FM_NAME(fm_state_arrays) a = {NULL, NULL, NULL};
+    if (c->state) {
+        a.sum_sq_w = (REAL *)c->state->w_sum_sq;
+        a.z_w = (REAL *)c->state->w_z;
+        a.sum_sq_V = (REAL *)c->state->V_sum_sq;
+    }
+    return a;
+}
+
+/* A worker over positions [range_begin, range_end) that writes w0, w, V and
+ * the state arrays st (of w0: w0_sum_sq, w0_z). */
 static void FM_NAME(fm_worker_init)(const FM_NAME(fm_sgd_ctx) *c, FM_NAME(fm_sgd_worker) *wk,
                                     int64_t range_begin, int64_t range_end, double w0,
-                                    REAL *w, REAL *V, uint32_t *touches, REAL *scratch, int k)
+                                    REAL *w, REAL *V, uint32_t *touches, REAL *scratch, int k,
+                                    FM_NAME(fm_state_arrays) st, double w0_sum_sq, double w0_z)
 {
     memset(wk, 0, sizeof(*wk));
+    wk->adapt.lr = c->lr;
+    wk->adapt.reg_w = c->reg_linear;
+    wk->adapt.reg_v = c->reg_factors;
+    wk->adapt.beta = c->ftrl_beta;
+    wk->adapt.l1 = c->ftrl_l1;
+    wk->adapt.sum_sq_w = st.sum_sq_w;
+    wk->adapt.z_w = st.z_w;
+    wk->adapt.sum_sq_V = st.sum_sq_V;
+    wk->w0_sum_sq = w0_sum_sq;
+    wk->w0_z = w0_z;
     wk->w0 = w0;
     wk->w = w;
     wk->V = V;
@@ -264,13 +345,16 @@ static void FM_NAME(fm_worker_init)(const FM_NAME(fm_sgd_ctx) *c, FM_NAME(fm_sgd
 static void FM_NAME(fm_merge_replicas)(REAL *w, REAL *V, const int k, REAL *rep_w, REAL *rep_V,
                                        uint32_t *touches, int n_rep, int64_t n_slots,
                                        const int64_t *ids, int64_t f_begin, int64_t f_end,
-                                       double log_keep, REAL *acc)
+                                       double log_keep, REAL *acc,
+                                       const FM_NAME(fm_sgd_ctx) *ctx,
+                                       FM_NAME(fm_state_arrays) base,
+                                       FM_NAME(fm_state_arrays) rep)
 {
     const int64_t n_features = n_slots; /* the stride between replicas */
     for (int64_t slot = f_begin; slot < f_end; slot++) {
         const int64_t j = ids ? ids[slot] : slot;
         double total = 0.0, moved_total = 0.0;
-        double acc_w = 0.0;
+        double acc_w = 0.0, acc_z = 0.0;
         int n_touching = 0;
         REAL *base_v = V + j * k;
         for (int t = 0; t < n_rep; t++) {
@@ -296,6 +380,8 @@ static void FM_NAME(fm_merge_replicas)(REAL *w, REAL *V, const int k, REAL *rep_
                 const REAL share_r = (REAL)share;
                 const REAL *rv = rep_V + at * k;
                 acc_w += share * ((double)rep_w[at] - (double)w[j]);
+                if (rep.z_w)
+                    acc_z += share * ((double)rep.z_w[at] - (double)base.z_w[j]);
                 for (int f = 0; f < k; f++)
                     acc[f] += share_r * (rv[f] - base_v[f]);
             }
@@ -303,6 +389,37 @@ static void FM_NAME(fm_merge_replicas)(REAL *w, REAL *V, const int k, REAL *rep_
         w[j] = (REAL)((double)w[j] + acc_w);
         for (int f = 0; f < k; f++)
             base_v[f] += acc[f];
+        if (rep.sum_sq_w) {
+            /* the sums of squared gradients add up, as over the rows of a serial pass;
+             * FTRL's z then follows the merged weight */
+            REAL *base_sq_v = base.sum_sq_V + j * k;
+            double sum_sq = (double)base.sum_sq_w[j];
+            for (int f = 0; f < k; f++)
+                acc[f] = 0;
+            for (int t = 0; t < n_rep; t++) {
+                const int64_t at = t * n_features + slot;
+                const REAL *rs = rep.sum_sq_V + at * k;
+                if (touches[at] == 0)
+                    continue;
+                sum_sq += (double)rep.sum_sq_w[at] - (double)base.sum_sq_w[j];
+                for (int f = 0; f < k; f++)
+                    acc[f] += rs[f] - base_sq_v[f];
+            }
+            base.sum_sq_w[j] = (REAL)sum_sq;
+            for (int f = 0; f < k; f++)
+                base_sq_v[f] += acc[f];
+            if (rep.z_w)
+                base.z_w[j] = (REAL)fm_ftrl_z_for((double)w[j], (double)base.z_w[j] + acc_z,
+                                                  sum_sq, ctx->lr, ctx->ftrl_beta,
+                                                  ctx->ftrl_l1, ctx->reg_linear);
+            for (int t = 0; t < n_rep; t++) {
+                const int64_t at = t * n_features + slot;
+                rep.sum_sq_w[at] = base.sum_sq_w[j];
+                memcpy(rep.sum_sq_V + at * k, base_sq_v, (size_t)k * sizeof(REAL));
+                if (rep.z_w)
+                    rep.z_w[at] = base.z_w[j];
+            }
+        }
         for (int t = 0; t < n_rep; t++) {
             const int64_t at = t * n_features + slot;
             rep_w[at] = w[j];
@@ -328,9 +445,14 @@ static int FM_NAME(fm_sgd_serial)(fm_model *m, const FM_NAME(fm_sgd_ctx) *c, int
     if (!scratch)
         return FM_ERR_NOMEM;
     FM_NAME(fm_worker_init)(c, &wk, 0, n_rows, m->w0, (REAL *)m->w, (REAL *)m->V,
-                            NULL, scratch, k);
+                            NULL, scratch, k, FM_NAME(fm_shared_state)(c),
+                            c->state ? c->state->w0_sum_sq : 0.0, c->state ? c->state->w0_z : 0.0);
     FM_NAME(fm_sgd_rows_k)(c, &wk, 0, n_rows, k);
     m->w0 = wk.w0;
+    if (c->state) {
+        c->state->w0_sum_sq = wk.w0_sum_sq;
+        c->state->w0_z = wk.w0_z;
+    }
     stats->loss_sum = wk.loss_sum;
     stats->weight_sum = wk.weight_sum;
     stats->n_rows = wk.n_rows;
@@ -343,6 +465,9 @@ static int FM_NAME(fm_sgd_hogwild)(fm_model *m, const FM_NAME(fm_sgd_ctx) *c, in
 {
     const int k = m->n_factors;
     double shared_w0 = m->w0;
+    /* w0's adaptive state, folded like w0 itself */
+    double shared_sq = c->state ? c->state->w0_sum_sq : 0.0;
+    double shared_z = c->state ? c->state->w0_z : 0.0;
     double loss_sum = 0.0, weight_sum = 0.0;
     int64_t rows = 0;
     int failed = 0;
@@ -360,27 +485,61 @@ static int FM_NAME(fm_sgd_hogwild)(fm_model *m, const FM_NAME(fm_sgd_ctx) *c, in
             failed = 1;
         } else {
             FM_NAME(fm_sgd_worker) wk;
-            double synced;
+            double synced, synced_sq, synced_z;
 #ifdef _OPENMP
 #pragma omp atomic read
 #endif
             synced = shared_w0;
+#ifdef _OPENMP
+#pragma omp atomic read
+#endif
+            synced_sq = shared_sq;
+#ifdef _OPENMP
+#pragma omp atomic read
+#endif
+            synced_z = shared_z;
             FM_NAME(fm_worker_init)(c, &wk, lo, hi, synced, (REAL *)m->w, (REAL *)m->V,
-                                    NULL, scratch, k);
+                                    NULL, scratch, k, FM_NAME(fm_shared_state)(c), synced_sq,
+                                    synced_z);
             for (int64_t pos = lo; pos < hi; pos += FM_W0_SYNC) {
                 const int64_t end = pos + FM_W0_SYNC < hi ? pos + FM_W0_SYNC : hi;
                 FM_NAME(fm_sgd_rows_k)(c, &wk, pos, end, k);
                 {
                     const double my_change = wk.w0 - synced;
+                    const double my_sq = wk.w0_sum_sq - synced_sq, my_z = wk.w0_z - synced_z;
 #ifdef _OPENMP
 #pragma omp atomic update
 #endif
                     shared_w0 += my_change;
 #ifdef _OPENMP
+#pragma omp atomic update
+#endif
+                    shared_sq += my_sq;
+#ifdef _OPENMP
+#pragma omp atomic update
+#endif
+                    shared_z += my_z;
+#ifdef _OPENMP
 #pragma omp atomic read
 #endif
                     synced = shared_w0;
+#ifdef _OPENMP
+#pragma omp atomic read
+#endif
+                    synced_sq = shared_sq;
+#ifdef _OPENMP
+#pragma omp atomic read
+#endif
+                    synced_z = shared_z;
+                    /* FTRL: the threads' changes of w0 and of n add up as for the other
+                     * rules; z then follows them (adding the threads' changes of z
+                     * would overshoot, as sqrt is concave in n) */
+                    if (c->rule == FM_RULE_FTRL)
+                        synced_z = fm_ftrl_z_for(synced, synced_z, synced_sq, c->lr,
+                                                 c->ftrl_beta, 0.0, c->reg_bias);
                     wk.w0 = synced;
+                    wk.w0_sum_sq = synced_sq;
+                    wk.w0_z = synced_z;
                 }
             }
             loss_sum += wk.loss_sum;
@@ -392,6 +551,13 @@ static int FM_NAME(fm_sgd_hogwild)(fm_model *m, const FM_NAME(fm_sgd_ctx) *c, in
     if (failed)
         return FM_ERR_NOMEM;
     m->w0 = shared_w0;
+    if (c->state) {
+        c->state->w0_sum_sq = shared_sq;
+        c->state->w0_z = c->rule == FM_RULE_FTRL
+                             ? fm_ftrl_z_for(shared_w0, shared_z, shared_sq, c->lr,
+                                             c->ftrl_beta, 0.0, c->reg_bias)
+                             : shared_z;
+    }
     stats->loss_sum = loss_sum;
     stats->weight_sum = weight_sum;
     stats->n_rows = rows;
@@ -401,29 +567,44 @@ static int FM_NAME(fm_sgd_hogwild)(fm_model *m, const FM_NAME(fm_sgd_ctx) *c, in
 /* The replicas driver (hs NULL: every thread copies the whole model) and the
  * hybrid one (hs: threads copy the hot features only and update the rest of
  * the shared model in place, hogwild style). Either way each thread trains
- * sync_every rows of its block, then all merge their copies (a barrier). */
+ * sync_every rows of its block, then all merge their copies (a barrier). The
+ * adaptive rules' state is copied and merged with the parameters it belongs to. */
 static int FM_NAME(fm_sgd_replicas)(fm_model *m, const FM_NAME(fm_sgd_ctx) *c, int64_t n_rows,
                                     int n_threads, int64_t sync_every, const fm_hotset *hs,
                                     fm_epoch_stats *stats)
 {
     const int k = m->n_factors;
     const int64_t nf = hs ? hs->n_hot : m->n_features; /* slots per replica */
+    const size_t n_slots = (size_t)n_threads * (size_t)nf;
     REAL *const w = (REAL *)m->w;
     REAL *const V = (REAL *)m->V;
-    REAL *rep_w = (REAL *)fm_alloc_large((size_t)n_threads * (size_t)nf * sizeof(REAL));
-    REAL *rep_V = (REAL *)fm_alloc_large((size_t)n_threads * (size_t)nf * (size_t)k * sizeof(REAL));
-    uint32_t *touches = (uint32_t *)fm_alloc_large((size_t)n_threads * (size_t)nf * sizeof(uint32_t));
-    double *w0_of = (double *)calloc((size_t)n_threads, sizeof(double));
+    const FM_NAME(fm_state_arrays) shared = FM_NAME(fm_shared_state)(c);
+    REAL *rep_w = (REAL *)fm_alloc_large(n_slots * sizeof(REAL));
+    REAL *rep_V = (REAL *)fm_alloc_large(n_slots * (size_t)k * sizeof(REAL));
+    uint32_t *touches = (uint32_t *)fm_alloc_large(n_slots * sizeof(uint32_t));
+    FM_NAME(fm_state_arrays) rep = {NULL, NULL, NULL};
+    double *w0_of = (double *)calloc(3 * (size_t)n_threads, sizeof(double));
     int64_t *rows_of = (int64_t *)calloc((size_t)n_threads, sizeof(int64_t));
     double loss_sum = 0.0, weight_sum = 0.0;
     int64_t rows = 0;
     double w0 = m->w0;
+    double w0_sq = c->state ? c->state->w0_sum_sq : 0.0, w0_z = c->state ? c->state->w0_z : 0.0;
     int failed = 0, status = FM_OK;
     /* the fraction of the way to its target one update moves a parameter:
      * lr times the loss curvature (1 squared, at most 1/4 logistic) */
     const double step = c->lr * (c->loss == FM_LOSS_LOGISTIC ? 0.25 : 1.0);
     const double log_keep = log1p(-(step < 0.5 ? step : 0.5));
 
+    if (shared.sum_sq_w) {
+        rep.sum_sq_w = (REAL *)fm_alloc_large(n_slots * sizeof(REAL));
+        rep.sum_sq_V = (REAL *)fm_alloc_large(n_slots * (size_t)k * sizeof(REAL));
+        if (shared.z_w)
+            rep.z_w = (REAL *)fm_alloc_large(n_slots * sizeof(REAL));
+        if (!rep.sum_sq_w || !rep.sum_sq_V || (shared.z_w && !rep.z_w)) {
+            status = FM_ERR_NOMEM;
+            goto done;
+        }
+    }
     if (!rep_w || !rep_V || !touches || !w0_of || !rows_of) {
         status = FM_ERR_NOMEM;
         goto done;
@@ -435,10 +616,17 @@ static int FM_NAME(fm_sgd_replicas)(fm_model *m, const FM_NAME(fm_sgd_ctx) *c, i
         const int t = fm_thread_id(), team = fm_team_size();
         int64_t lo, hi, longest, n_rounds, f_lo, f_hi;
         REAL *scratch = (REAL *)malloc(3 * ((size_t)k + 1) * sizeof(REAL));
-        REAL *my_w = rep_w + (size_t)t * (size_t)nf;
-        REAL *my_V = rep_V + (size_t)t * (size_t)nf * (size_t)k;
+        const size_t at0 = (size_t)t * (size_t)nf;
+        REAL *my_w = rep_w + at0;
+        REAL *my_V = rep_V + at0 * (size_t)k;
+        FM_NAME(fm_state_arrays) mine = {NULL, NULL, NULL};
         FM_NAME(fm_sgd_worker) wk;
 
+        if (rep.sum_sq_w) {
+            mine.sum_sq_w = rep.sum_sq_w + at0;
+            mine.sum_sq_V = rep.sum_sq_V + at0 * (size_t)k;
+            mine.z_w = rep.z_w ? rep.z_w + at0 : NULL;
+        }
         FM_NAME(fm_block)(n_rows, t, team, &lo, &hi);
         FM_NAME(fm_block)(nf, t, team, &f_lo, &f_hi);
         longest = (n_rows + team - 1) / team;
@@ -446,25 +634,44 @@ static int FM_NAME(fm_sgd_replicas)(fm_model *m, const FM_NAME(fm_sgd_ctx) *c, i
         if (!scratch)
             failed = 1;
         /* the first touch of each replica happens on its own thread */
-        memset(touches + (size_t)t * (size_t)nf, 0, (size_t)nf * sizeof(uint32_t));
+        memset(touches + at0, 0, (size_t)nf * sizeof(uint32_t));
         if (hs) {
             for (int64_t slot = 0; slot < nf; slot++) {
-                my_w[slot] = w[hs->ids[slot]];
-                memcpy(my_V + slot * k, V + hs->ids[slot] * k, (size_t)k * sizeof(REAL));
+                const int64_t j = hs->ids[slot];
+                my_w[slot] = w[j];
+                memcpy(my_V + slot * k, V + j * k, (size_t)k * sizeof(REAL));
+                if (mine.sum_sq_w) {
+                    mine.sum_sq_w[slot] = shared.sum_sq_w[j];
+                    memcpy(mine.sum_sq_V + slot * k, shared.sum_sq_V + j * k,
+                           (size_t)k * sizeof(REAL));
+                    if (mine.z_w)
+                        mine.z_w[slot] = shared.z_w[j];
+                }
             }
-            FM_NAME(fm_worker_init)(c, &wk, lo, hi, w0, w, V, NULL, scratch, k);
+            /* the cold features' state is shared, the hot ones' copied */
+            FM_NAME(fm_worker_init)(c, &wk, lo, hi, w0, w, V, NULL, scratch, k, shared, w0_sq,
+                                    w0_z);
             wk.hot.bitmap = hs->bitmap;
             wk.hot.keys = hs->keys;
             wk.hot.slots = hs->slots;
             wk.hot.mask = hs->mask;
             wk.hot.w = my_w;
             wk.hot.V = my_V;
-            wk.hot.touches = touches + (size_t)t * (size_t)nf;
+            wk.hot.touches = touches + at0;
+            wk.hot.sum_sq_w = mine.sum_sq_w;
+            wk.hot.z_w = mine.z_w;
+            wk.hot.sum_sq_V = mine.sum_sq_V;
         } else {
             memcpy(my_w, w, (size_t)nf * sizeof(REAL));
             memcpy(my_V, V, (size_t)nf * (size_t)k * sizeof(REAL));
-            FM_NAME(fm_worker_init)(c, &wk, lo, hi, w0, my_w, my_V,
-                                    touches + (size_t)t * (size_t)nf, scratch, k);
+            if (mine.sum_sq_w) {
+                memcpy(mine.sum_sq_w, shared.sum_sq_w, (size_t)nf * sizeof(REAL));
+                memcpy(mine.sum_sq_V, shared.sum_sq_V, (size_t)nf * (size_t)k * sizeof(REAL));
+                if (mine.z_w)
+                    memcpy(mine.z_w, shared.z_w, (size_t)nf * sizeof(REAL));
+            }
+            FM_NAME(fm_worker_init)(c, &wk, lo, hi, w0, my_w, my_V, touches + at0, scratch, k,
+                                    mine, w0_sq, w0_z);
         }
 #ifdef _OPENMP
 #pragma omp barrier
@@ -476,7 +683,9 @@ static int FM_NAME(fm_sgd_replicas)(fm_model *m, const FM_NAME(fm_sgd_ctx) *c, i
             e = b + sync_every < hi ? b + sync_every : hi;
             if (scratch)
                 FM_NAME(fm_sgd_rows_k)(c, &wk, b, e, k);
-            w0_of[t] = wk.w0;
+            w0_of[3 * t] = wk.w0;
+            w0_of[3 * t + 1] = wk.w0_sum_sq;
+            w0_of[3 * t + 2] = wk.w0_z;
             rows_of[t] = e - b;
 #ifdef _OPENMP
 #pragma omp barrier
@@ -484,22 +693,29 @@ static int FM_NAME(fm_sgd_replicas)(fm_model *m, const FM_NAME(fm_sgd_ctx) *c, i
             if (scratch)
                 FM_NAME(fm_merge_replicas)(w, V, k, rep_w, rep_V, touches, team, nf,
                                            hs ? hs->ids : NULL, f_lo, f_hi, log_keep,
-                                           scratch + 2 * (k + 1));
+                                           scratch + 2 * (k + 1), c, shared, rep);
             if (t == 0) {
-                /* every row writes w0, so weight each thread by its rows */
-                double change = 0.0;
+                /* every row writes w0, so weight each thread by its rows; its sum
+                 * of squares adds up, and FTRL's z follows the merged w0 */
+                double change = 0.0, sq_change = 0.0;
                 int64_t seen = 0;
                 for (int u = 0; u < team; u++) {
-                    change += (double)rows_of[u] * (w0_of[u] - w0);
+                    change += (double)rows_of[u] * (w0_of[3 * u] - w0);
+                    sq_change += w0_of[3 * u + 1] - w0_sq;
                     seen += rows_of[u];
                 }
                 if (seen > 0)
                     w0 += change / (double)seen;
+                w0_sq += sq_change;
+                if (c->rule == FM_RULE_FTRL)
+                    w0_z = fm_ftrl_z_for(w0, w0_z, w0_sq, c->lr, c->ftrl_beta, 0.0, c->reg_bias);
             }
 #ifdef _OPENMP
 #pragma omp barrier
 #endif
             wk.w0 = w0;
+            wk.w0_sum_sq = w0_sq;
+            wk.w0_z = w0_z;
 #ifdef _OPENMP
 #pragma omp barrier
 #endif
@@ -514,6 +730,10 @@ static int FM_NAME(fm_sgd_replicas)(fm_model *m, const FM_NAME(fm_sgd_ctx) *c, i
         goto done;
     }
     m->w0 = w0;
+    if (c->state) {
+        c->state->w0_sum_sq = w0_sq;
+        c->state->w0_z = w0_z;
+    }
     stats->loss_sum = loss_sum;
     stats->weight_sum = weight_sum;
     stats->n_rows = rows;
@@ -521,6 +741,9 @@ done:
     fm_free_large(rep_w);
     fm_free_large(rep_V);
     fm_free_large(touches);
+    fm_free_large(rep.sum_sq_w);
+    fm_free_large(rep.sum_sq_V);
+    fm_free_large(rep.z_w);
     free(w0_of);
     free(rows_of);
     return status;
@@ -594,7 +817,7 @@ fail:
 
 static int FM_NAME(fm_sgd_epoch_impl)(fm_model *m, const fm_csr *X, const double *y,
                                       const double *sample_weight, const fm_sgd_params *prm,
-                                      fm_epoch_stats *stats)
+                                      fm_sgd_state *state, fm_epoch_stats *stats)
 {
     FM_NAME(fm_sgd_ctx) c;
     const int64_t n_rows = X->n_rows;
@@ -617,6 +840,10 @@ static int FM_NAME(fm_sgd_epoch_impl)(fm_model *m, const fm_csr *X, const double
     c.reg_factors = prm->objective.reg_factors;
     c.clip_min = prm->objective.clip_min;
     c.clip_max = prm->objective.clip_max;
+    c.rule = prm->sgd.rule;
+    c.ftrl_beta = prm->sgd.ftrl_beta;
+    c.ftrl_l1 = prm->sgd.ftrl_l1;
+    c.state = prm->sgd.rule == FM_RULE_SGD ? NULL : state;
 
     if ((int64_t)n_threads > n_rows)
         n_threads = n_rows > 0 ? (int)n_rows : 1;
@@ -661,6 +888,8 @@ static int FM_NAME(fm_sgd_epoch_impl)(fm_model *m, const fm_csr *X, const double
     stats->n_threads = n_threads;
     stats->parallel_mode = n_threads == 1 ? FM_PARALLEL_SERIAL : mode;
     if (status == FM_OK && !isfinite(stats->loss_sum + m->w0))
+        status = FM_ERR_DIVERGED;
+    if (status == FM_OK && state && !isfinite(state->w0_sum_sq + state->w0_z))
         status = FM_ERR_DIVERGED;
     return status;
 }

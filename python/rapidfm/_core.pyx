@@ -20,6 +20,7 @@ cnp.import_array()
 LOSSES = {"squared": FM_LOSS_SQUARED, "logistic": FM_LOSS_LOGISTIC}
 PARALLEL_MODES = {"auto": FM_PARALLEL_AUTO, "hogwild": FM_PARALLEL_HOGWILD,
                   "replicas": FM_PARALLEL_REPLICAS, "hybrid": FM_PARALLEL_HYBRID}
+STEP_RULES = {"sgd": FM_RULE_SGD, "adagrad": FM_RULE_ADAGRAD, "ftrl": FM_RULE_FTRL}
 _MODE_NAMES = {FM_PARALLEL_HOGWILD: "hogwild", FM_PARALLEL_REPLICAS: "replicas",
                FM_PARALLEL_SERIAL: "serial", FM_PARALLEL_HYBRID: "hybrid"}
 
@@ -131,23 +132,48 @@ def sgd_epoch(double w0, cnp.ndarray w, cnp.ndarray V,
               str loss, double learning_rate, double reg_bias, double reg_linear,
               double reg_factors, double clip_min, double clip_max, int n_threads,
               str parallel_mode="auto", int64_t sync_every=0, uint64_t seed=0,
-              int64_t block_rows=0):
+              int64_t block_rows=0, str rule="sgd", double ftrl_beta=1.0,
+              double ftrl_l1=0.0, state=None):
     """One SGD epoch, in place on w and V; returns (w0, stats dict).
 
     data=None means every stored value is 1. The rows are visited in the
     random order that `seed` selects: all at once (block_rows=0), or in blocks
     of block_rows consecutive rows, the blocks in a random order and the rows of
     each in a random order. The GIL is released for the whole epoch.
+
+    rule "adagrad" / "ftrl" takes state = (w0_state, w_sum_sq, w_z, V_sum_sq),
+    updated in place: w0_state a float64 array [sum of squares, z] of w0, the
+    others arrays of the model's dtype shaped like w, w (FTRL; else None) and V.
     """
     cdef fm_model m = _model(w0, w, V)
     cdef fm_csr X = _csr(indptr, indices, data, w.size, m.real_type)
     cdef fm_sgd_params p
     cdef fm_epoch_stats stats
+    cdef fm_sgd_state st
+    cdef fm_sgd_state *st_ptr = NULL
     cdef const double *sw = NULL
-    cdef cnp.ndarray sw_arr
+    cdef cnp.ndarray sw_arr, w0_state
     cdef const char *problem
     cdef int status
     _require(y, "y", np.float64, X.n_rows)
+    if rule not in STEP_RULES:
+        raise ValueError(f"rule must be one of {sorted(STEP_RULES)}, got {rule!r}")
+    if rule != "sgd":
+        if state is None or len(state) != 4:
+            raise ValueError(f"rule={rule!r} needs state=(w0_state, w_sum_sq, w_z, V_sum_sq)")
+        w0_state = state[0]
+        _require(w0_state, "w0_state", np.float64, 2)
+        _require(state[1], "w_sum_sq", w.dtype, w.size)
+        _require(state[3], "V_sum_sq", w.dtype, V.size)
+        st.w0_sum_sq = w0_state[0]
+        st.w0_z = w0_state[1]
+        st.w_sum_sq = cnp.PyArray_DATA(state[1])
+        st.V_sum_sq = cnp.PyArray_DATA(state[3])
+        st.w_z = NULL
+        if rule == "ftrl":
+            _require(state[2], "w_z", w.dtype, w.size)
+            st.w_z = cnp.PyArray_DATA(state[2])
+        st_ptr = &st
     if sample_weight is not None:
         sw_arr = sample_weight
         _require(sw_arr, "sample_weight", np.float64, X.n_rows)
@@ -166,6 +192,9 @@ def sgd_epoch(double w0, cnp.ndarray w, cnp.ndarray V,
     p.sgd.learning_rate = learning_rate
     p.sgd.parallel_mode = PARALLEL_MODES[parallel_mode]
     p.sgd.sync_every = sync_every
+    p.sgd.rule = STEP_RULES[rule]
+    p.sgd.ftrl_beta = ftrl_beta
+    p.sgd.ftrl_l1 = ftrl_l1
     p.schedule.n_threads = n_threads
     p.schedule.seed = seed
     p.schedule.block_rows = block_rows
@@ -173,7 +202,11 @@ def sgd_epoch(double w0, cnp.ndarray w, cnp.ndarray V,
     if problem != NULL:
         raise ValueError(problem.decode())
     with nogil:
-        status = fm_sgd_epoch(&m, &X, <const double *>cnp.PyArray_DATA(y), sw, &p, &stats)
+        status = fm_sgd_epoch(&m, &X, <const double *>cnp.PyArray_DATA(y), sw, &p, st_ptr,
+                              &stats)
+    if st_ptr != NULL:
+        w0_state[0] = st.w0_sum_sq
+        w0_state[1] = st.w0_z
     if status == FM_ERR_DIVERGED:
         raise DivergenceError(fm_strerror(status).decode())
     if status == FM_ERR_NOMEM:

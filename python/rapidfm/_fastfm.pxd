@@ -34,6 +34,9 @@ cdef extern from "fastfm.h" nogil:
         FM_PARALLEL_REPLICAS
         FM_PARALLEL_SERIAL
         FM_PARALLEL_HYBRID
+        FM_RULE_SGD
+        FM_RULE_ADAGRAD
+        FM_RULE_FTRL
 
     ctypedef struct fm_csr:
         int64_t n_rows
@@ -64,6 +67,16 @@ cdef extern from "fastfm.h" nogil:
         double learning_rate
         int parallel_mode
         int64_t sync_every
+        int rule
+        double ftrl_beta
+        double ftrl_l1
+
+    ctypedef struct fm_sgd_state:
+        double w0_sum_sq
+        double w0_z
+        void *w_sum_sq
+        void *w_z
+        void *V_sum_sq
 
     ctypedef struct fm_schedule:
         int n_threads
@@ -143,7 +156,7 @@ cdef extern from "fastfm.h" nogil:
     const char *fm_check_sgd_params(const fm_sgd_params *params, const fm_model *model)
     int fm_sgd_epoch(fm_model *model, const fm_csr *X, const double *y,
                      const double *sample_weight, const fm_sgd_params *params,
-                     fm_epoch_stats *stats)
+                     fm_sgd_state *state, fm_epoch_stats *stats)
     int fm_predict(const fm_model *model, const fm_csr *X, double *out, int n_threads)
     int fm_csr_gather_rows(const fm_csr *X, const int64_t *rows, int64_t n_out,
                            const int64_t *out_indptr, void *out_indices, void *out_data,

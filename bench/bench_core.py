@@ -3,7 +3,7 @@
 Data: rapidfm.datasets.make_planted_fm, one-hot fields with power-law value
 frequencies (click-log like), k=8, float32. Three model widths:
   small : 4 fields x 1,000 values      (4,000 features: hot rows shared by every core)
-  mid   : 4 fields x 17,500 values     (70,000 features: the issue's reference set)
+  mid   : 4 fields x 17,500 values     (70,000 features: the set of the project's speed targets)
   wide  : 4 fields x 300,000 values    (1.2M features: memory-latency bound)
 Each figure is the median (min..max) over --epochs timed epochs after one warm-up
 epoch. The plain C loop (bench/plain_sgd.c, the textbook per-sample update) runs

@@ -16,7 +16,7 @@ reads each file once as a warm-up (which also puts the file in the page cache) a
 results of that read are asserted identical across readers (shape, indptr, indices, the
 bits of every value, labels); then --repeats timed reads. Figures are median (min..max)
 seconds, MB/s of (uncompressed) text, lines/s, and the speed ratio against
-scikit-learn's median. The issue's target is at least 3x.
+scikit-learn's median. The project's target is at least 3x.
 
     python bench/bench_readers.py                          # about 2 minutes on 2 cores
     python bench/bench_readers.py --lines 200000 --repeats 3   # quick look

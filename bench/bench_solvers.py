@@ -1,4 +1,4 @@
-"""The ALS and MCMC solvers against the issue's targets, beside libFM 1.4.4 and myFM.
+"""The ALS and MCMC solvers against the project's targets, beside libFM 1.4.4 and myFM.
 
 Parts (--parts, default all):
 
@@ -77,8 +77,9 @@ RESULTS = HERE / "results"
 CONTENDERS = ["rapidfm", "libfm", "myfm"]
 PARTS = ["accuracy", "speed", "cli"]
 
-# the issue's targets for rapidfm and the libFM 1.4.4 figures it quotes (measured on
-# another machine of this type; libFM is measured here when LIBFM_BIN is set)
+# the project's targets for rapidfm, and libFM 1.4.4's figures from the reference runs in
+# shared/reference/libfm-1.4.4 (another machine of this type; libFM is measured here
+# when LIBFM_BIN is set)
 CASES = {
     "ml100k-mcmc": {"data": "ml100k", "solver": "mcmc", "sweeps": 200,
                     "targets": {"rmse": ("<=", 0.912)}, "libfm_cited": {"rmse": 0.9108}},
@@ -89,7 +90,7 @@ CASES = {
                    "targets": {"rmse": ("<=", 0.924)}, "libfm_cited": {"rmse": 0.9258}},
     "a9a-mcmc": {"data": "a9a", "solver": "mcmc", "sweeps": 100,
                  "targets": {"accuracy": (">=", 0.850), "logloss": ("<=", 0.325)}},
-    # the issue's Frappe figure is of a 200-iteration run
+    # the reference run on Frappe has 200 iterations
     "frappe-mcmc": {"data": "frappe", "solver": "mcmc", "sweeps": 200,
                     "targets": {"logloss": ("<=", 0.25)}},
     # only when named in --cases: shorter and longer chains (3 seeds)
@@ -103,6 +104,8 @@ QUICK_SWEEPS = {"ml100k-mcmc": 10, "ml100k-mcmc-groups": 10, "ml100k-als": 5, "a
 K = 8
 INIT_STD = 0.1
 BURN_IN = 5
+# from the reference runs' README (shared/reference/libfm-1.4.4), quoted when libFM did
+# not run here
 LIBFM_MCMC_CITED_SECONDS = (1.45, 1.88)  # libFM s per MCMC iteration, planted 1M x 4
 LIBFM_CLI_CITED_SECONDS = 2.8            # libFM wall, ml-100k u1 200 MCMC iterations
 
@@ -610,7 +613,7 @@ def markdown(report):
                              f"{target} | {met} |")
             if case.get("libfm_cited"):
                 cited = ", ".join(f"{k} {v}" for k, v in case["libfm_cited"].items())
-                lines.append(f"| {name} | libFM (cited by the issue, not this run) | | "
+                lines.append(f"| {name} | libFM (reference run, not this run) | | "
                              f"{cited} | | | | | | |")
         lines += ["", "Targets apply to rapidfm; for the other contenders the column says "
                   "whether they would meet them.", ""]
@@ -646,8 +649,9 @@ def markdown(report):
                          f"{r['seconds_per_sweep']:.4f} ({lo:.3g}..{hi:.3g}) | "
                          f"{r['ns_per_nonzero']:.1f} | {spd} | {vs} | {r['test_rmse']:.4f} |")
         lines += ["", f"vs libFM MCMC: libFM's s/iteration (its -rlog time_learn) over rapidfm's "
-                  f"s/sweep; '(cited)' uses the issue's {LIBFM_MCMC_CITED_SECONDS[0]}-"
-                  f"{LIBFM_MCMC_CITED_SECONDS[1]} s per iteration when libFM did not run.", ""]
+                  f"s/sweep; '(cited)' uses the reference runs' {LIBFM_MCMC_CITED_SECONDS[0]}-"
+                  f"{LIBFM_MCMC_CITED_SECONDS[1]} s per iteration (shared/reference/libfm-1.4.4) "
+                  "when libFM did not run.", ""]
     cli = report.get("cli")
     if cli:
         if "skipped" in cli:
@@ -667,7 +671,8 @@ def markdown(report):
                 lines += ["", f"`python -c 'import rapidfm.cli'` alone: "
                           f"{cli['python_import_seconds']:.2f} s (median), part of every "
                           f"rapidfm wall time above."]
-            lines += ["", f"The issue's reference: libFM {LIBFM_CLI_CITED_SECONDS} s.", ""]
+            lines += ["", f"libFM's reference run (shared/reference/libfm-1.4.4): "
+                      f"{LIBFM_CLI_CITED_SECONDS} s.", ""]
     return "\n".join(lines)
 
 

@@ -83,8 +83,8 @@ the warm-up; every epoch counts for the test metric. Where a tool reports no
 per-epoch time, s/epoch is its wall time over the epochs (said in its notes).
 ns/nnz is s/epoch over the nonzeros of the rows it refers to.
 
-Without LIBFM_BIN, the planted headline quotes the project brief's reference figure
-for libFM SGD on the machine type of bench/README.md (about 40 ns/nnz), labelled as
+Without LIBFM_BIN, the planted headline quotes libFM SGD's figure from the project's
+latest run with libFM (bench/README.md: 70.4 ns/nnz on its 2 vCPU machine), labelled as
 not measured in the run.
 
 Test metrics: RMSE of predictions clipped to the training-target range (as libFM
@@ -136,10 +136,10 @@ DATASETS = {
     "a9a": {"task": "classification", "k": 8, "epochs": 10, "lr": 0.01,
             "reg": (0.0, 0.001, 0.001), "init_std": 0.1, "als_reg": (0.0, 10.0, 10.0)},
 }
-# ns per nonzero of libFM SGD: the reference figure of the project brief for the machine
-# type of bench/README.md (measured there, not here). Quoted for the planted set only
-# when libFM did not run, and labelled as not measured in this run.
-LIBFM_SGD_CITED_NS = 40.0
+# ns per nonzero of libFM 1.4.4 SGD on the planted set in the project's latest run with
+# LIBFM_BIN (bench/README.md, 2026-11-21, 2 vCPU Xeon; not measured here). Quoted for the
+# planted set only when libFM did not run, and labelled as not measured in this run.
+LIBFM_SGD_CITED_NS = 70.4
 CONTENDERS = ["rapidfm", "numpy", "torch", "libfm", "libffm", "xlearn-cli", "xlearn", "fastfm",
               "rapidfm-mcmc", "rapidfm-als", "libfm-mcmc", "libfm-als", "myfm"]
 
@@ -1014,8 +1014,8 @@ def headline(name, ds):
         parts.append(f"libFM not run ({lib['reason']})")
         if name == "planted":
             parts.append(
-                f"cited, NOT measured in this run: the project brief's reference for libFM SGD "
-                f"on this machine type is about {LIBFM_SGD_CITED_NS:g} ns/nnz, "
+                f"cited, NOT measured in this run: libFM SGD took {LIBFM_SGD_CITED_NS:g} "
+                f"ns/nnz in the project's latest run with libFM (bench/README.md), "
                 f"x{LIBFM_SGD_CITED_NS / one['ns_per_nonzero']:.1f} rapidfm-1t's "
                 f"{one['ns_per_nonzero']:.1f} ns/nnz here")
     return "; ".join(parts) + "."
@@ -1048,7 +1048,7 @@ def markdown(report):
     heads += [solver_headline(n, d) for n, d in report["datasets"].items() if "runs" in d]
     lines += [f"- {h}" for h in heads if h]
     if "runs" in report["datasets"].get("planted", {}):
-        lines.append("- The issue's targets for rapidfm 1 thread on the planted 1M-row set: "
+        lines.append("- The project's targets for rapidfm 1 thread on the planted 1M-row set: "
                      "x100 faster than numpy-loop and x4 faster than libFM SGD per epoch, at "
                      "an equal or better test metric after the same epochs.")
     lines.append("")

@@ -454,9 +454,12 @@ def test_progress_only_on_a_terminal_or_when_asked(files, tmp_path, capsys, monk
     err = capsys.readouterr().err
     assert "\r" not in err and "epoch 1/" not in err
 
+    # --progress where stderr is not a terminal (a log file): one plain line per epoch
     assert _train(files, "regression", tmp_path / "b.rfm", "--epochs", "3", "--progress") == 0
     err = capsys.readouterr().err
-    assert "\repoch 1/3" in err and "\repoch 3/3" in err and "rows/s" in err
+    assert "\r" not in err
+    epochs = re.findall(r"^epoch (\d)/3  train RMSE [\d.]+  [\d,]+ rows/s", err, re.M)
+    assert epochs == ["1", "2", "3"], err
 
     terminal = _Terminal()
     monkeypatch.setattr("sys.stderr", terminal)
@@ -482,7 +485,8 @@ def test_progress_eta():
                                                                   "3:02:01"]
     stream = io.StringIO()
     history = []
-    with EpochProgress(4, "RMSE", float, stream=stream, interval=0.0) as progress:
+    # the line redrawn in place, as on a terminal
+    with EpochProgress(4, "RMSE", float, stream=stream, interval=0.0, lines=False) as progress:
         for _ in range(2):
             history.append({"train_loss": 0.5, "validation_loss": 0.25,
                             "rows_per_second": 1000.0})

@@ -45,6 +45,7 @@ class DataSet:
     fmt: str  # "svmlight", "libffm" or "cache"
     one_based: object  # True / False, or None when unknown (a cache without the record)
     seconds: float
+    has_fields: bool = False  # libffm data, or a cache made from it: fields an FM ignores
 
 
 def check_output(path, what):
@@ -121,6 +122,14 @@ def sniff_format(path):
     return "svmlight"  # no data line: the reader reports that with the file name
 
 
+def _cache_has_fields(path):
+    try:
+        with open(os.path.join(path, "header.json")) as fh:
+            return "fields" in json.load(fh).get("arrays", {})
+    except (OSError, ValueError, AttributeError, TypeError):
+        return False
+
+
 def _cache_one_based(path):
     """The numbering of the text file a cache was converted from, when it says."""
     try:
@@ -142,8 +151,14 @@ def with_width(X, n_features):
     return wider
 
 
-def read_data(path, fmt="auto", zero_based="auto", dtype=np.float32, threads=None):
-    """A DataSet from a text file or a cache folder (width: the largest index + 1)."""
+def read_data(path, fmt="auto", zero_based="auto", dtype=np.float32, threads=None,
+              one_based_because=None):
+    """A DataSet from a text file or a cache folder (width: the largest index + 1).
+
+    one_based_because: with zero_based=False, why the file is read as numbered from 1
+    (the model's or the training file's numbering), for the error raised when it holds
+    index 0; None means the user's --zero-based no.
+    """
     from rapidfm.io import load_libffm, load_svmlight, open_cache
 
     path = os.fspath(path)
@@ -152,7 +167,8 @@ def read_data(path, fmt="auto", zero_based="auto", dtype=np.float32, threads=Non
         fmt = sniff_format(path)
     if fmt == "cache":
         X, y = open_cache(path)
-        return DataSet(X, y, fmt, _cache_one_based(path), time.perf_counter() - start)
+        return DataSet(X, y, fmt, _cache_one_based(path), time.perf_counter() - start,
+                       _cache_has_fields(path))
     if os.path.isdir(path):
         raise IsADirectoryError(f"{path} is a folder, not a {fmt} file (a cache folder is "
                                 "read with --format cache or auto)")
@@ -160,18 +176,24 @@ def read_data(path, fmt="auto", zero_based="auto", dtype=np.float32, threads=Non
         if zero_based is False:
             raise UsageError("libffm files are numbered from 0: --zero-based no does not apply")
         X, _fields, y = load_libffm(path, dtype=dtype, n_jobs=threads)
-        return DataSet(X, y, fmt, False, time.perf_counter() - start)
-    if zero_based == "auto":
-        # read unshifted, then decide as load_svmlight's "auto" does (no index 0 stored
-        # means one-based), so that the decision is known and can be reused
+        return DataSet(X, y, fmt, False, time.perf_counter() - start, True)
+    if zero_based is True:
         X, y = load_svmlight(path, dtype=dtype, zero_based=True, n_jobs=threads)
-        one_based = X.nnz > 0 and not (np.asarray(X.indices) == 0).any()
-        if one_based:
-            X = sp.csr_matrix((X.data, X.indices - 1, X.indptr),
-                              shape=(X.shape[0], X.shape[1] - 1))
-    else:
-        X, y = load_svmlight(path, dtype=dtype, zero_based=zero_based, n_jobs=threads)
-        one_based = not zero_based
+        return DataSet(X, y, fmt, False, time.perf_counter() - start)
+    # read unshifted, then shift here: "auto" decides as load_svmlight's "auto" does (no
+    # index 0 stored means one-based) and the decision is kept for the files that follow;
+    # a file read as one-based that holds index 0 gets an error in the command's terms
+    # (the library's names a Python argument)
+    X, y = load_svmlight(path, dtype=dtype, zero_based=True, n_jobs=threads)
+    zeros = np.flatnonzero(np.asarray(X.indices) == 0)
+    if zero_based is False and zeros.size:
+        row = int(np.searchsorted(np.asarray(X.indptr), zeros[0], side="right"))
+        because = one_based_because or "--zero-based no reads it as numbered from 1"
+        raise ValueError(f"{path}: data row {row} has feature index 0, but {because}")
+    one_based = (X.nnz > 0 and not zeros.size) if zero_based == "auto" else True
+    if one_based:
+        X = sp.csr_matrix((X.data, X.indices - 1, X.indptr),
+                          shape=(X.shape[0], max(X.shape[1] - 1, 0)))
     return DataSet(X, y, fmt, bool(one_based), time.perf_counter() - start)
 
 
@@ -213,6 +235,7 @@ def run_train(args):
     from rapidfm._validation import effective_n_threads
 
     check_output(args.model, "--model")
+    _check_plot(args)
     _check_solver_options(args)
     dtype = DTYPES[args.dtype]
     zero_based = ZERO_BASED[args.zero_based]
@@ -223,12 +246,18 @@ def run_train(args):
                              f"more than --n-features {args.n_features}")
         data.X = with_width(data.X, args.n_features)
     _say(args, f"read {_describe(args.data, data)}")
+    if data.has_fields:
+        _say(args, f"note: {args.data} holds libffm fields; rapidfm trains a plain FM, which "
+                   "ignores them (field-aware FM is not implemented yet)")
+    task = _task_of(args, data.y)
     n_features = data.X.shape[1]
 
     eval_set = None
     if args.validation is not None:
+        because = (f"the training file {args.data} was read as numbered from 1: number both "
+                   "files alike (--zero-based yes reads both from 0)")
         val = read_data(args.validation, "auto" if args.format == "cache" else args.format,
-                        numbering_of(data, zero_based), dtype, args.threads)
+                        numbering_of(data, zero_based), dtype, args.threads, because)
         if val.X.shape[1] > n_features:
             raise ValueError(f"validation file {args.validation} has {val.X.shape[1]} features, "
                              f"the training data {n_features} (pass --n-features to make "
@@ -247,10 +276,13 @@ def run_train(args):
         validation_fraction=args.validation_fraction, n_iter_no_change=args.patience,
     )
     params.update(_solver_params(args, n_features))
-    model = (FMClassifier if args.task == "classification" else FMRegressor)(**params)
+    model = (FMClassifier if task == "classification" else FMRegressor)(**params)
     loss_name, report = _loss_report(model)
-    show = progress_enabled(sys.stderr, force=args.progress, quiet=args.quiet)
-    progress = EpochProgress(args.epochs, loss_name, report, enabled=show)
+    verbose = getattr(args, "verbose", False)
+    show = progress_enabled(sys.stderr, force=args.progress or verbose, quiet=args.quiet)
+    # --verbose: one line per epoch even on a terminal (elsewhere progress is lines anyway)
+    progress = EpochProgress(args.epochs, loss_name, report, enabled=show,
+                             lines=True if verbose else None)
     model.set_params(callbacks=[_with_rows_per_second(progress, data.X.shape[0])]
                      if show else None)
     start = time.perf_counter()
@@ -277,7 +309,50 @@ def run_train(args):
                  f"(best epoch {model.best_epoch_}, kept)")
     _say(args, text)
     _say(args, f"saved {args.model} (seed {model.random_seed_})")
+    if getattr(args, "plot", None) is not None:
+        from rapidfm.plotting import save_history_plot
+
+        save_history_plot(model, args.plot)
+        _say(args, f"wrote {args.plot} (loss per epoch)")
     return 0
+
+
+# label sets that --task auto reads as the two classes (libsvm/libFM's -1/+1, click logs' 0/1)
+_CLASS_LABELS = ({-1.0, 1.0}, {0.0, 1.0})
+
+
+def _task_of(args, y):
+    """--task, or for --task auto the task the labels call for (said on stderr): two
+    classes for -1/+1 or 0/1 labels, regression otherwise."""
+    if args.task != "auto":
+        return args.task
+    y = np.asarray(y)
+    low, high = float(y.min()), float(y.max())  # O(n), no sort: a cache may be huge
+    two_values = low != high and bool(np.all((y == low) | (y == high)))
+    shown = " and ".join(_number_text([low, high]))
+    if two_values and {low, high} in _CLASS_LABELS:
+        _say(args, f"task: classification (--task auto: the labels are {shown}; "
+                   "--task regression fits them as numbers)")
+        return "classification"
+    if two_values:
+        _say(args, f"warning: the labels take only two values, {shown}: --task auto fits a "
+                   "regressor to them (--task classification fits a classifier)")
+    return "regression"
+
+
+def _check_plot(args):
+    """--plot: UsageError before any data is read when matplotlib is missing or the file
+    extension is not an image format it writes."""
+    path = getattr(args, "plot", None)
+    if path is None:
+        return
+    check_output(path, "--plot")
+    from rapidfm.plotting import check_plot_path
+
+    try:
+        check_plot_path(path)
+    except (ImportError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _check_solver_options(args):
@@ -374,9 +449,14 @@ def run_predict(args):
     model = rapidfm.load(args.model)
     model.set_params(n_jobs=args.threads)
     zero_based = ZERO_BASED[args.zero_based]
+    because = None
     if zero_based == "auto" and isinstance(getattr(model, "data_one_based_", None), bool):
         zero_based = not model.data_one_based_  # number the file as the training file was
-    data = read_data(args.data, args.format, zero_based, model.V_.dtype.type, args.threads)
+        because = (f"the model {args.model} numbers features from 1 (its training file was "
+                   "one-based): the file does not fit the model, or is numbered from 0 "
+                   "(then pass --zero-based yes)")
+    data = read_data(args.data, args.format, zero_based, model.V_.dtype.type, args.threads,
+                     because)
     n = int(model.n_features_in_)
     if data.X.shape[1] > n:
         raise ValueError(
@@ -384,6 +464,12 @@ def run_predict(args):
             f"{args.model} was trained on {n}: the data do not match the model"
             + ("" if data.fmt != "svmlight" else
                f" (read as {'one' if data.one_based else 'zero'}-based; see --zero-based)"))
+    if data.X.shape[1] < n:
+        # a text file does not record its width: it is read at the model's, as
+        # load_svmlight(path, n_features=model.n_features_in_) reads it in Python
+        print(f"note: {args.data} has {data.X.shape[1]:,} features (largest index + 1), read "
+              f"as the model's {n:,} (the last {n - data.X.shape[1]:,} are absent from it)",
+              file=sys.stderr)
     X = with_width(data.X, n)
 
     classifier = isinstance(model, FMClassifier)
@@ -431,15 +517,41 @@ def _classification_metrics(model, raw, y, name, p1=None):
         right = np.clip(np.where(positive, p1, 1.0 - p1), 1e-300, 1.0)
         logloss = float(-np.mean(np.log(right)))
     accuracy = float(np.mean((raw > 0) == positive))
-    return (f"{name}: log-loss {logloss:.6g}  accuracy {accuracy:.6g}  "
+    # the probabilities written, where given (MCMC's average of Phi is not a function of
+    # its average raw output); else the log-odds, which rank rows as P(classes_[1]) does
+    auc = roc_auc(raw if p1 is None else p1, positive)
+    auc_text = "n/a (one class only)" if auc is None else f"{auc:.6g}"
+    return (f"{name}: log-loss {logloss:.6g}  accuracy {accuracy:.6g}  AUC {auc_text}  "
             f"({y.size:,} rows, positive class {_label_text(classes[1:])[0]})")
+
+
+def roc_auc(scores, positive):
+    """Area under the ROC curve: the chance that a random positive row scores above a
+    random negative one, ties counting one half (the Mann-Whitney U statistic over
+    n_pos * n_neg, from average ranks; O(n log n)). None when one class is absent."""
+    scores = np.asarray(scores, dtype=np.float64)
+    positive = np.asarray(positive, dtype=bool)
+    n_pos = int(positive.sum())
+    n_neg = positive.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return None
+    order = np.argsort(scores, kind="mergesort")
+    ordered = scores[order]
+    # tied scores share the average of the ranks (1-based) they occupy
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    ends = np.r_[starts[1:], ordered.size]
+    average_rank = (starts + ends + 1) / 2.0
+    ranks = np.empty(ordered.size, dtype=np.float64)
+    ranks[order] = np.repeat(average_rank, ends - starts)
+    u = ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0
+    return float(u / (n_pos * float(n_neg)))
 
 
 # -- convert ------------------------------------------------------------------------------
 
 
 def run_convert(args):
-    from rapidfm.io import convert_to_cache, open_cache
+    from rapidfm.io import DataFileError, convert_to_cache, open_cache
 
     fmt = args.format
     if fmt == "auto":
@@ -451,10 +563,17 @@ def run_convert(args):
         raise UsageError("libffm files are numbered from 0: --zero-based no does not apply")
     show = progress_enabled(sys.stderr, force=args.progress, quiet=args.quiet)
     start = time.perf_counter()
-    with ConvertProgress(args.text, enabled=show) as progress:
-        path = convert_to_cache(args.text, args.cache, fmt=fmt, n_features=args.n_features,
-                                zero_based=zero_based, dtype=DTYPES[args.dtype],
-                                n_jobs=args.threads, progress=progress)
+    try:
+        with ConvertProgress(args.text, enabled=show) as progress:
+            path = convert_to_cache(args.text, args.cache, fmt=fmt, n_features=args.n_features,
+                                    zero_based=zero_based, dtype=DTYPES[args.dtype],
+                                    n_jobs=args.threads, progress=progress)
+    except DataFileError as exc:
+        if "zero_based=False" not in exc.what:
+            raise
+        # the library's message names its Python argument; say it with the flag
+        raise DataFileError(exc.path, exc.line, "has feature index 0, but --zero-based no "
+                            "reads it as numbered from 1: use --zero-based yes or auto") from None
     seconds = time.perf_counter() - start
     X, _ = open_cache(path)
     one_based = _cache_one_based(path)

@@ -1,10 +1,12 @@
 """One-line progress reports on stderr for the command line.
 
-A report is a single line redrawn in place with a carriage return, so a long
-run leaves one line on a terminal instead of hundreds. Whether it is shown is
-decided once: ``--progress`` forces it, ``--quiet`` silences it, and otherwise
-it is shown only when the stream is a terminal (a log file or a pipe should not
-fill up with carriage-return frames).
+On a terminal a report is a single line redrawn in place with a carriage
+return, so a long run leaves one line instead of hundreds. Whether it is shown
+is decided once: ``--progress`` forces it, ``--quiet`` silences it, and
+otherwise it is shown only when the stream is a terminal. Shown elsewhere (a log
+file, a pipe), :class:`EpochProgress` writes one plain line per epoch instead:
+redrawn frames there would leave a viewer only the last one and fill the file
+with carriage returns. ``--verbose`` asks for those lines on a terminal too.
 
 :class:`EpochProgress` is an estimator callback (``callback(model, history)``,
 called after every epoch). An epoch of a large data set can take minutes and
@@ -20,17 +22,19 @@ import threading
 import time
 
 
-def progress_enabled(stream, force=False, quiet=False):
-    """quiet wins over force; without either, only a terminal gets progress lines."""
-    if quiet:
-        return False
-    if force:
-        return True
+def _is_terminal(stream):
     isatty = getattr(stream, "isatty", None)
     try:
         return bool(isatty and isatty())
     except (OSError, ValueError):  # a closed or detached stream
         return False
+
+
+def progress_enabled(stream, force=False, quiet=False):
+    """quiet wins over force; without either, only a terminal gets progress lines."""
+    if quiet:
+        return False
+    return True if force else _is_terminal(stream)
 
 
 def format_duration(seconds):
@@ -74,16 +78,19 @@ class EpochProgress:
 
     Use as a context manager around fit (it starts the redraw thread and ends the
     line); when disabled every method does nothing and fit runs untouched.
+    lines: True writes one line per finished epoch (no redrawing, no thread);
+    None (default) does so where the stream is not a terminal.
     """
 
     def __init__(self, n_epochs, loss_name, report_loss, stream=None, enabled=True,
-                 interval=0.5):
+                 interval=0.5, lines=None):
         self.n_epochs = int(n_epochs)
         self.loss_name = loss_name
         self.report_loss = report_loss  # maps history's train_loss to the reported number
         self.stream = sys.stderr if stream is None else stream
         self.enabled = bool(enabled)
         self.interval = float(interval)
+        self.lines = not _is_terminal(self.stream) if lines is None else bool(lines)
         self._line = _Line(self.stream)
         self._done = 0  # epochs finished in this fit
         self._start = self._epoch_start = None
@@ -95,6 +102,8 @@ class EpochProgress:
     def __enter__(self):
         if self.enabled:
             self._start = self._epoch_start = time.perf_counter()
+            if self.lines:
+                return self
             self._redraw()
             self._thread = threading.Thread(target=self._tick, name="rapidfm-progress",
                                             daemon=True)
@@ -106,7 +115,7 @@ class EpochProgress:
             self._stop.set()
             self._thread.join()
             self._thread = None
-        if self.enabled:
+        if self.enabled and not self.lines:
             self._redraw(final=True)
             self._line.finish()
         return False
@@ -122,6 +131,10 @@ class EpochProgress:
             parts.append(f"validation {self.loss_name} {record['validation_loss']:.4f}")
         parts.append(f"{record['rows_per_second']:,.0f} rows/s")
         self._last = "  ".join(parts)
+        if self.lines:
+            self.stream.write(self._text(self._epoch_start, self._done, final=False) + "\n")
+            self.stream.flush()
+            return False
         # short epochs would otherwise draw hundreds of frames a second; the
         # ticker and the final frame show the rest
         if self._epoch_start - self._drawn_at >= self.interval:
@@ -134,10 +147,15 @@ class EpochProgress:
 
     def _redraw(self, final=False):
         now = time.perf_counter()
-        elapsed = now - self._start
         # while training: the epoch under way; at the end: the epochs done (early
         # stopping may end before n_epochs)
         shown = self._done if final else min(self._done + 1, self.n_epochs)
+        text = self._text(now, shown, final)
+        self._drawn_at = now
+        self._line.draw(text)
+
+    def _text(self, now, shown, final):
+        elapsed = now - self._start
         text = f"epoch {shown}/{self.n_epochs}"
         if self._last:
             text += f"  {self._last}"
@@ -148,8 +166,7 @@ class EpochProgress:
             remaining = max(per_epoch * (self.n_epochs - self._done) - in_epoch, 0.0)
             if self._done < self.n_epochs and not final:
                 text += f"  ETA {format_duration(remaining)}"
-        self._drawn_at = now
-        self._line.draw(text)
+        return text
 
 
 class ConvertProgress:

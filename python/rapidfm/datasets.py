@@ -4,9 +4,12 @@ make_planted_fm draws click-log-like data from a known Factorization Machine:
 several categorical fields, one-hot encoded, whose values follow a power law
 (a few hot values in most rows, a long tail of rare ones), with targets from
 the planted model plus noise. The noise level is the floor any estimator's
-test error can approach. load_movielens reads MovieLens 100k style splits.
+test error can approach. load_movielens reads the MovieLens releases' rating files
+(ml-100k's splits, ml-1m's ``::`` format, ml-20m's csv).
 """
 
+import io
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,27 +107,69 @@ def make_planted_fm(
 
 
 def _read_ratings(path):
-    table = np.loadtxt(path, dtype=np.int64, usecols=(0, 1, 2), ndmin=2)
-    return table[:, 0], table[:, 1], table[:, 2].astype(np.float64)
+    """(users, items, ratings) of a MovieLens ratings file, whichever release's format."""
+    name = os.fspath(path)
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    lines = raw.splitlines()
+    first = next((line for line in lines if line.strip()), None)
+    if first is None:
+        raise ValueError(f"{name} holds no ratings")
+    if b"::" in first:  # ml-1m and ml-10m: UserID::MovieID::Rating::Timestamp
+        raw, delimiter = raw.replace(b"::", b"\t"), "\t"
+    elif b"," in first:  # ml-20m, ml-25m, ml-latest: userId,movieId,rating,timestamp
+        delimiter = ","
+    else:  # ml-100k: user item rating timestamp, tab separated
+        delimiter = None
+    # a header line (ml-20m's "userId,movieId,...") starts with a name, not an id
+    header = 1 if first[:1].isalpha() else 0
+    try:
+        table = np.loadtxt(io.StringIO(raw.decode("latin-1")), delimiter=delimiter,
+                           usecols=(0, 1, 2), dtype=np.float64, skiprows=header, ndmin=2)
+    except ValueError as exc:
+        raise ValueError(f"{name} is not a MovieLens ratings file (user, item, rating per "
+                         f"line, separated by tabs, '::' or commas): {exc}") from None
+    if table.shape[0] == 0:  # a header line alone
+        raise ValueError(f"{name} holds no ratings")
+    ids = table[:, :2]
+    bad = ~((ids >= 1) & (ids == np.floor(ids))).all(axis=1) | ~np.isfinite(table[:, 2])
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise ValueError(f"{name}, rating {row + 1}: user and item ids must be integers "
+                         f">= 1 and the rating a finite number, got {table[row].tolist()}")
+    return ids[:, 0].astype(np.int64), ids[:, 1].astype(np.int64), table[:, 2].copy()
 
 
-def load_movielens(train_path, test_path, dtype=np.float32):
-    """MovieLens 100k style splits (user, item, rating, timestamp; tab separated).
+def load_movielens(train_path, test_path=None, dtype=np.float32):
+    """MovieLens ratings as one-hot user and item columns.
 
-    Returns (X_train, y_train, X_test, y_test) with one-hot user and item
-    columns: user u (1-based) is column u - 1, item i is column n_users + i - 1,
-    with n_users and n_items the largest ids in either file.
+    Returns (X_train, y_train, X_test, y_test) for a train and a test file (such as
+    ml-100k's u1.base and u1.test), or (X, y) for one file (ml-100k's u.data, ml-1m's
+    ratings.dat). Paths are read as given: relative ones from the working directory.
+    Each release's format is recognised from its first line: ml-100k's tab-separated
+    ``user item rating timestamp``, ml-1m / ml-10m's ``UserID::MovieID::Rating::Timestamp``
+    and ml-20m / ml-25m's ``ratings.csv`` (comma separated, with a header line).
+    User u (ids count from 1) is column u - 1 and item i column n_users + i - 1, with
+    n_users and n_items the largest ids in either file (ml-1m's item ids have gaps:
+    those columns stay empty).
     """
-    (u_tr, i_tr, y_tr), (u_te, i_te, y_te) = _read_ratings(train_path), _read_ratings(test_path)
-    n_users = int(max(u_tr.max(), u_te.max()))
-    n_items = int(max(i_tr.max(), i_te.max()))
+    parts = [_read_ratings(train_path)]
+    if test_path is not None:
+        parts.append(_read_ratings(test_path))
+    n_users = int(max(users.max() for users, _, _ in parts))
+    n_items = int(max(items.max() for _, items, _ in parts))
 
     def one_hot(users, items):
         n = users.size
-        cols = np.column_stack([users - 1, n_users + items - 1]).ravel().astype(np.int32)
+        # int32 index arrays where they fit, as scipy makes them
+        index_dtype = np.int32 if max(2 * n, n_users + n_items) < 2**31 else np.int64
+        cols = np.column_stack([users - 1, n_users + items - 1]).ravel().astype(index_dtype)
         return sp.csr_matrix(
-            (np.ones(2 * n, dtype=dtype), cols, np.arange(0, 2 * n + 1, 2, dtype=np.int32)),
+            (np.ones(2 * n, dtype=dtype), cols, np.arange(0, 2 * n + 1, 2, dtype=index_dtype)),
             shape=(n, n_users + n_items),
         )
 
-    return one_hot(u_tr, i_tr), y_tr, one_hot(u_te, i_te), y_te
+    out = []
+    for users, items, ratings in parts:
+        out += [one_hot(users, items), ratings]
+    return tuple(out)

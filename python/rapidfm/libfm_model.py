@@ -54,9 +54,10 @@ import re
 import numpy as np
 
 from rapidfm._fileio import atomic_write
-from rapidfm._sklearn_compat import NotFittedError
 from rapidfm._validation import check_dtype
-from rapidfm.estimators import FMClassifier, FMRegressor
+
+# rapidfm.estimators (and with it scikit-learn) is imported by the functions that
+# build or write a model: `import rapidfm.io` reads data files without it
 
 __all__ = ["LibFMModelError", "load_libfm_model", "save_libfm_model"]
 
@@ -287,6 +288,8 @@ def load_libfm_model(path, task="regression", n_features=None, dtype=np.float64,
     if not (np.isfinite(w_full).all() and np.isfinite(V_full).all()):
         raise LibFMModelError(path, None, f"the model holds values too large for {dt}")
 
+    from rapidfm.estimators import FMClassifier, FMRegressor
+
     if task == "classification":
         model = FMClassifier(n_factors=k, dtype=dt.type)
         model.classes_ = np.array([-1, 1])
@@ -312,8 +315,14 @@ def save_libfm_model(model, path):
     The file has libFM's layout (module docstring) with exact values (Python repr),
     loadable by ``libFM -load_model`` with ``-dim '1,1,k'`` on data with the same
     features, and by :func:`load_libfm_model`. Only w0, w and V are written: the task,
-    the classes and a regressor's clipping range are not part of libFM's format.
+    the classes and a regressor's clipping range are not part of libFM's format. A
+    regressor predicts the same after ``load_libfm_model(path, task="regression",
+    y_range=(model.y_min_, model.y_max_))``; without y_range its predictions are not
+    clipped, and those outside the training targets' range change.
     """
+    from rapidfm._sklearn_compat import NotFittedError
+    from rapidfm.estimators import FMClassifier, FMRegressor
+
     if not isinstance(model, (FMRegressor, FMClassifier)):
         raise TypeError(f"save_libfm_model writes FMRegressor and FMClassifier models, "
                         f"got {type(model).__name__}")

@@ -16,9 +16,14 @@ _LAZY = {
     "DivergenceError": ("rapidfm._core", "DivergenceError"),
     "FMClassifier": ("rapidfm.estimators", "FMClassifier"),
     "FMRegressor": ("rapidfm.estimators", "FMRegressor"),
+    "IdColumnWarning": ("rapidfm._validation", "IdColumnWarning"),
+    "ModelCheckpoint": ("rapidfm.callbacks", "ModelCheckpoint"),
     "ModelFileError": ("rapidfm.persistence", "ModelFileError"),
     "load": ("rapidfm.persistence", "load"),
+    "plot_history": ("rapidfm.plotting", "plot_history"),  # matplotlib only when called
     "io": ("rapidfm.io", None),
+    "callbacks": ("rapidfm.callbacks", None),
+    "inspection": ("rapidfm.inspection", None),
 }
 
 
@@ -56,9 +61,14 @@ __all__ = [
     "DivergenceError",
     "FMClassifier",
     "FMRegressor",
+    "IdColumnWarning",
+    "ModelCheckpoint",
     "ModelFileError",
+    "callbacks",
+    "inspection",
     "io",
     "load",
     "openmp_enabled",
+    "plot_history",
     "__version__",
 ]

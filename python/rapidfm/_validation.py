@@ -13,8 +13,10 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
-from rapidfm import _core
-from rapidfm._sklearn_compat import DataConversionWarning
+# the module, not its DataConversionWarning: that name imports scikit-learn, which
+# the data readers (they validate here) do not need
+from rapidfm import _core, _sklearn_compat
+from rapidfm._feature_names import column_names, describe_column
 
 _warned_serial = False
 
@@ -106,11 +108,16 @@ def _csr_problem(status, row, position, column, n_features, name):
     return ValueError(f"{name}: {_core.strerror(status)} at {where}")
 
 
-def as_csr(X, dtype, n_features=None, name="X", owner="the model", hint=""):
+def as_csr(X, dtype, n_features=None, name="X", owner="the model", hint="",
+           check_ids=False):
     """X as a validated CSR matrix of `dtype` (no copy when X already fits).
 
     n_features: the number of columns X must have (a fitted model's); `owner`
     names the estimator and `hint` is appended to that error message.
+    check_ids: warn (IdColumnWarning) when dense X has columns that look like
+    integer ids (fit passes True; see warn_id_columns).
+    Non-numeric dense X (strings, categories, objects) raises a TypeError that
+    names the offending columns and suggests one-hot encoding.
     """
     if sp.issparse(X):
         if X.ndim != 2:
@@ -140,7 +147,8 @@ def as_csr(X, dtype, n_features=None, name="X", owner="the model", hint=""):
         if arr.dtype == object or not (
             np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_
         ) or np.iscomplexobj(arr):
-            raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+            raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}"
+                            + _non_numeric_hint(X, arr, owner))
         if arr.ndim != 2:
             raise ValueError(
                 f"{name} must be 2-D (n_samples, n_features), got shape {arr.shape}. "
@@ -151,6 +159,8 @@ def as_csr(X, dtype, n_features=None, name="X", owner="the model", hint=""):
         if not np.isfinite(arr).all():
             bad = np.argwhere(~np.isfinite(arr))[0]
             raise ValueError(f"{name} contains NaN or infinity (row {bad[0]}, column {bad[1]})")
+        if check_ids and arr.ndim == 2:
+            warn_id_columns(arr, column_names(X), owner)
         X = sp.csr_matrix(arr)
         indptr, indices, data = X.indptr, X.indices, X.data
         shape = X.shape
@@ -166,6 +176,11 @@ def as_csr(X, dtype, n_features=None, name="X", owner="the model", hint=""):
             f"{name} has no columns: 0 feature(s) {shape_text} while a minimum of 1 is required."
         )
     if n_features is not None and n_cols != n_features:
+        if n_cols < n_features and not hint:
+            # the usual cause: a data file's width is its largest index + 1, and a test
+            # file that lacks the last features reads narrower (a9a.t: 122 of 123)
+            hint = (f"; a file read with rapidfm.io.load_svmlight (or scikit-learn's "
+                    f"load_svmlight_file) gets the model's width with n_features={n_features}")
         raise ValueError(
             f"{name} has {n_cols} features, but {owner} is expecting {n_features} features as "
             f"input (it was fitted with {n_features} features){hint}"
@@ -213,7 +228,7 @@ def check_y(y, n_rows, numeric=True, owner="this estimator"):
         warnings.warn(
             "A column-vector y was passed when a 1d array was expected: y of shape "
             f"{y.shape} is used as shape ({y.shape[0]},)",
-            DataConversionWarning,
+            _sklearn_compat.DataConversionWarning,
             stacklevel=4,
         )
         y = y.ravel()
@@ -249,3 +264,142 @@ def check_sample_weight(sample_weight, n_rows):
     if not (sw > 0).any():
         raise ValueError("sample_weight is zero everywhere: nothing to learn from")
     return np.ascontiguousarray(sw)
+
+
+# -- hints for data that is numeric only in appearance ------------------------------------
+#
+# A factorization machine multiplies feature values: an id or category code used as a
+# number (user 943 = 943 times user 1) means nothing to it, and values that large make
+# SGD diverge (at the default learning_rate from about |x| = 30: the updates grow with
+# x^2). Such data is valid input, so fit does not refuse it: it warns (IdColumnWarning),
+# and a DivergenceError says what the data holds (large_values_hint). Non-numeric
+# columns are refused with a TypeError that names them.
+
+ID_MIN_MAGNITUDE = 100  # a dense column of whole numbers reaching this looks like ids
+LARGE_VALUE = 10.0  # a DivergenceError on data with larger |values| names them
+
+_ONE_HOT = "sklearn.preprocessing.OneHotEncoder(handle_unknown='ignore')"
+
+
+class IdColumnWarning(UserWarning):
+    """fit got dense columns of large whole numbers: most likely ids or category codes,
+    which a factorization machine needs one-hot encoded (or, for quantities, scaled)."""
+
+
+def _model_text(owner):
+    return f"{owner}(...)" if owner.isidentifier() and owner[:1].isupper() else "the model"
+
+
+def _pipeline_text(columns, n_cols, owner):
+    model = _model_text(owner)
+    if len(columns) == n_cols:
+        return f"make_pipeline(OneHotEncoder(handle_unknown='ignore'), {model})"
+    return ("make_pipeline(make_column_transformer((OneHotEncoder(handle_unknown='ignore'), "
+            f"{list(columns)!r}), remainder='passthrough'), {model})")
+
+
+def _is_missing(value):
+    if value is None:
+        return True
+    if type(value).__name__ in ("NAType", "NaTType"):
+        return True
+    return isinstance(value, float) and value != value
+
+
+def _non_numeric_hint(X, arr, owner):
+    """The part of the 'must hold real numbers' message that names the non-numeric
+    columns of a dense X (a data frame's or an array's) and the fix."""
+    if arr.ndim != 2 or arr.shape[1] == 0 or arr.shape[0] == 0:
+        return ""
+    labels = column_names(X)
+    n_cols = arr.shape[1]
+    if arr.dtype == object:
+        def is_real(v):
+            return isinstance(v, (numbers.Real, np.bool_)) and not _is_missing(v)
+        ok = np.frompyfunc(is_real, 1, 1)(arr).astype(bool)
+        bad = [j for j in range(n_cols) if not ok[:, j].all()]
+        examples = {j: arr[int(np.argmin(ok[:, j])), j] for j in bad}
+    else:  # strings, bytes, dates: every column
+        bad = list(range(n_cols))
+        examples = {j: arr[0, j] for j in bad}
+    examples = {j: v.item() if isinstance(v, np.generic) and v.dtype.kind in "USO" else v
+                for j, v in examples.items()}
+    if not bad:
+        return (": every value is a number, but held as Python objects; convert X first, "
+                "e.g. X.astype(float)")
+    shown = bad[:5]
+    described = ", ".join(f"{describe_column(j, labels)} (e.g. {examples[j]!r})"
+                          for j in shown)
+    more = f" and {len(bad) - len(shown)} more columns" if len(bad) > len(shown) else ""
+    text = f": non-numeric values in {described}{more}."
+    if any(_is_missing(examples[j]) for j in bad):
+        text += (" Missing values (None, NA) must be filled first (e.g. "
+                 "sklearn.impute.SimpleImputer) or their rows dropped.")
+    if arr.dtype.kind in "Mm":
+        text += " Dates and times must be turned into numbers (or categories) first."
+    else:
+        keys = [labels[j] if labels is not None else j for j in bad]
+        text += (" Categorical columns (strings, categories, ids) need one-hot encoding, "
+                 f"e.g. {_pipeline_text(keys, n_cols, owner)} with {_ONE_HOT} (and "
+                 "sklearn.compose.make_column_transformer): a factorization machine then "
+                 "learns a weight and a factor vector per category.")
+    return text
+
+
+def warn_id_columns(arr, labels, owner, stacklevel=5):
+    """IdColumnWarning when columns of the dense 2-D array `arr` hold only whole numbers
+    and reach |value| >= ID_MIN_MAGNITUDE (user ids, item ids, category codes).
+
+    Costs a min and a max per column, and an integrality test of those columns only.
+    """
+    if arr.size == 0:
+        return
+    high = np.maximum(np.abs(arr.min(axis=0)), np.abs(arr.max(axis=0)))
+    suspects = []
+    for j in np.flatnonzero(high >= ID_MIN_MAGNITUDE):
+        column = arr[:, j]
+        if arr.dtype.kind in "biu" or np.array_equal(column, np.rint(column)):
+            suspects.append(int(j))
+    if not suspects:
+        return
+    shown = suspects[:5]
+    described = ", ".join(f"{describe_column(j, labels)} up to {high[j]:g}" for j in shown)
+    more = (f" and {len(suspects) - len(shown)} more columns" if len(suspects) > len(shown)
+            else "")
+    keys = [labels[j] if labels is not None else j for j in suspects]
+    warnings.warn(
+        f"X holds only whole numbers, large ones, in {described}{more}. If these are ids "
+        "or category codes (user, item, ...), a factorization machine cannot use them as "
+        "numbers (user 943 would count 943 times user 1) and SGD diverges on values that "
+        f"large: one-hot encode them, e.g. {_pipeline_text(keys, arr.shape[1], owner)} with "
+        f"{_ONE_HOT}. If they are quantities (counts, years), scale them to about unit "
+        "size (e.g. sklearn.preprocessing.MaxAbsScaler). Silence this warning with "
+        "warnings.filterwarnings('ignore', category=rapidfm.IdColumnWarning).",
+        IdColumnWarning,
+        stacklevel=stacklevel,
+    )
+
+
+def large_values_hint(indices, data, labels=None):
+    """For a DivergenceError: a sentence on the largest |value| of the training data
+    when it exceeds LARGE_VALUE (whole numbers: probably ids to one-hot encode), else "".
+
+    indices, data: the CSR column indices and values (data None: every value is 1).
+    """
+    if data is None or data.size == 0:
+        return ""
+    magnitude = np.abs(data)
+    k = int(np.argmax(magnitude))
+    top = float(magnitude[k])
+    if not np.isfinite(top) or top <= LARGE_VALUE:
+        return ""
+    column = int(indices[k])
+    values = data[indices == column]
+    text = (f" X holds values up to {top:g} in magnitude, in {describe_column(column, labels)}: "
+            "the updates grow with the square of the feature values, so on values this "
+            "large a smaller learning_rate rarely helps.")
+    if np.array_equal(values, np.rint(values)):
+        text += (" Whole numbers like these are usually ids or category codes: one-hot "
+                 f"encode them ({_ONE_HOT}, in a Pipeline before the model).")
+    text += " Scale quantities to about unit size (e.g. sklearn.preprocessing.MaxAbsScaler)."
+    return text

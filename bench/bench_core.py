@@ -47,7 +47,8 @@ def fmt(s):
 
 def time_rapidfm(X, y, threads, epochs, parallel="auto"):
     model = rapidfm.FMRegressor(
-        n_factors=8, n_epochs=epochs + 1, learning_rate=0.01, n_jobs=threads,
+        solver="sgd", n_factors=8, n_epochs=epochs + 1, learning_rate=0.01,
+        reg_linear=0.0, reg_factors=0.0, n_jobs=threads,
         parallel=parallel, random_state=0,
     ).fit(X, y)
     timed = model.history_[1:]

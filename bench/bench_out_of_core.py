@@ -98,7 +98,8 @@ def train(args):
     sampler.start()
     X, y = open_cache(args.train)
     start = time.perf_counter()
-    model = FMRegressor(n_factors=args.factors, n_epochs=args.epochs, learning_rate=0.01,
+    model = FMRegressor(solver="sgd", n_factors=args.factors, n_epochs=args.epochs,
+                        learning_rate=0.01,
                         reg_linear=0.01, reg_factors=0.01, n_jobs=args.threads,
                         block_rows=args.block_rows, random_state=0).fit(X, y)
     seconds = time.perf_counter() - start

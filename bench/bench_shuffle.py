@@ -28,7 +28,8 @@ def main(argv=None):
     results = {}
     for _ in range(args.rounds):
         for shuffle in ("epoch", "copy"):
-            model = rapidfm.FMRegressor(n_factors=8, n_epochs=args.epochs, learning_rate=0.01,
+            model = rapidfm.FMRegressor(solver="sgd", n_factors=8, n_epochs=args.epochs,
+                                        learning_rate=0.01, reg_linear=0.0, reg_factors=0.0,
                                         init_std=0.1, n_jobs=args.threads, random_state=0,
                                         shuffle=shuffle)
             t0 = time.perf_counter()

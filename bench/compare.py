@@ -311,7 +311,7 @@ def run_rapidfm(data, cfg, threads, seed, rows=None, label=None):
                       metric(data.task, data.y_test, raw, y_range=y_range)])
         eval_time[0] += time.perf_counter() - t0
 
-    model = cls(n_factors=cfg["k"], n_epochs=cfg["epochs"], learning_rate=cfg["lr"],
+    model = cls(solver="sgd", n_factors=cfg["k"], n_epochs=cfg["epochs"], learning_rate=cfg["lr"],
                 reg_bias=cfg["reg"][0], reg_linear=cfg["reg"][1], reg_factors=cfg["reg"][2],
                 init_std=cfg["init_std"], n_jobs=threads, random_state=seed,
                 dtype=np.float32, callbacks=[evaluate])

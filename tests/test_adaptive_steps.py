@@ -219,9 +219,10 @@ def test_parallel_modes_add_up_the_squared_gradients(rule, mode):
             assert got_sum.sum() >= 0.95 * want_sum.sum()
     else:
         # hogwild: every sum is shared. Lost additions on the hot features are frequent
-        # with two threads on one model; under FTRL a lost update of z (whose terms are
-        # huge at this learning rate) also moves the weight, so only the totals are
-        # bounded here (test_hogwild_* in the estimator tests check what it learns)
+        # with two threads on one model (more so on a busy machine, where a thread
+        # descheduled mid-update writes back a stale sum); under FTRL a lost update of z
+        # (whose terms are huge at this learning rate) also moves the weight, so only
+        # the totals are bounded here (test_adaptive_solvers.py checks what it learns)
         assert got[3]["w0_sq"] == pytest.approx(np.sum(g ** 2), rel=0.05)
         for got_sum, want_sum in ((got[3]["w_sq"], want_w_sq), (got[3]["V_sq"], gV)):
-            assert got_sum.sum() == pytest.approx(want_sum.sum(), rel=0.05)
+            assert 0.8 * want_sum.sum() <= got_sum.sum() <= 1.05 * want_sum.sum()

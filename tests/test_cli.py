@@ -93,7 +93,7 @@ def test_training_failure_exits_1(capsys):
     from rapidfm.cli import main
 
     code = main(["demo", "--rows", "2000", "--epochs", "2", "--threads", "1",
-                 "--learning-rate", "1e9"])
+                 "--solver", "sgd", "--learning-rate", "1e9"])
     assert code == 1
     assert re.search(r"error: .*smaller learning_rate", capsys.readouterr().err)
 
@@ -154,7 +154,8 @@ def test_train_predict_regression(files, tmp_path, capsys):
     assert _train(files, "regression", model_path, "--reg", "0.001") == 0
     err = capsys.readouterr().err
     assert "3,200 rows x 100 features" in err and "one-based" in err
-    assert re.search(r"trained FMRegressor\(n_factors=8\) for 15 epochs .* train RMSE", err)
+    assert re.search(r"trained FMRegressor\(n_factors=8, solver='adagrad'\) for 15 epochs .* "
+                     r"train RMSE", err)
     assert f"saved {model_path} (seed 3)" in err
 
     test = str(files["root"] / "regression_test.svm")
@@ -390,7 +391,8 @@ def test_runtime_failures_exit_1(files, tmp_path, capsys):
         (["train", str(tmp_path / "missing.txt"), "--model", str(model_path)], "No such file"),
         (["train", str(empty), "--model", str(model_path)], "not a rapidfm cache"),
         (["train", test, "--model", str(empty)], "is a folder"),
-        (["train", test, "--model", str(model_path), "--learning-rate", "1e9", "--epochs", "3"],
+        (["train", test, "--model", str(model_path), "--solver", "sgd", "--learning-rate",
+          "1e9", "--epochs", "3"],
          "diverged"),
         (["libfm", "-task", "r", "-method", "sgd", "-train", str(files["root"] /
           "regression_train.libfm"), "-test", test, "-load_model", str(not_model)],

@@ -20,6 +20,9 @@ needs_openmp = pytest.mark.skipif(not rapidfm.openmp_enabled(),
 REG_SETTINGS = dict(n_factors=8, n_epochs=20, learning_rate=0.02, schedule="invscaling")
 CLF_SETTINGS = dict(n_factors=8, n_epochs=20, learning_rate=0.02, schedule="invscaling")
 
+# plain SGD without regularisation: the tests whose reference assumes both
+PLAIN_SGD = dict(solver="sgd", reg_linear=0.0, reg_factors=0.0)
+
 
 @pytest.fixture(scope="module")
 def planted_regression():
@@ -202,12 +205,13 @@ def test_doubling_weights_equals_doubling_learning_rate(small_regression, cls):
     if cls is FMClassifier:
         y_tr = y_tr > np.median(y_tr)
     kw = dict(n_factors=4, n_epochs=4, n_jobs=1, random_state=5)
-    a = cls(learning_rate=0.01, **kw).fit(X_tr, y_tr, sample_weight=np.full(len(y_tr), 2.0))
-    b = cls(learning_rate=0.02, **kw).fit(X_tr, y_tr)
+    a = cls(**PLAIN_SGD,
+            learning_rate=0.01, **kw).fit(X_tr, y_tr, sample_weight=np.full(len(y_tr), 2.0))
+    b = cls(**PLAIN_SGD, learning_rate=0.02, **kw).fit(X_tr, y_tr)
     assert a.w0_ == b.w0_
     np.testing.assert_array_equal(a.w_, b.w_)
     np.testing.assert_array_equal(a.V_, b.V_)
-    c = cls(learning_rate=0.01, **kw).fit(X_tr, y_tr)
+    c = cls(**PLAIN_SGD, learning_rate=0.01, **kw).fit(X_tr, y_tr)
     assert not np.array_equal(a.V_, c.V_)
 
 
@@ -220,9 +224,10 @@ def test_zero_weight_rows_are_ignored(small_regression):
     weights = np.where(corrupt, 0.0, 1.0)
     kw = dict(n_factors=4, n_epochs=30, learning_rate=0.02, schedule="invscaling", n_jobs=1,
               clip_predictions=False)
-    weighted = FMRegressor(random_state=0, **kw).fit(X_tr, y_bad, sample_weight=weights)
-    dropped = FMRegressor(random_state=0, **kw).fit(X_tr[~corrupt], y_tr[~corrupt])
-    naive = FMRegressor(random_state=0, **kw).fit(X_tr, y_bad)
+    weighted = FMRegressor(**PLAIN_SGD,
+                           random_state=0, **kw).fit(X_tr, y_bad, sample_weight=weights)
+    dropped = FMRegressor(**PLAIN_SGD, random_state=0, **kw).fit(X_tr[~corrupt], y_tr[~corrupt])
+    naive = FMRegressor(**PLAIN_SGD, random_state=0, **kw).fit(X_tr, y_bad)
     p_w, p_d, p_n = (m.predict(X_te) for m in (weighted, dropped, naive))
     # the same fit up to the visit order (not bit-identical: the orders differ)
     assert rmse(p_w, p_d) < 0.1
@@ -285,7 +290,8 @@ def test_get_params_set_params_round_trip(cls):
                   callbacks=callbacks)
     values.update(warm_start=True, early_stopping=True, validation_fraction=0.2,
                   n_iter_no_change=3, tol=1e-3, block_rows=1000, shuffle="copy",
-                  solver="mcmc", feature_groups=[0, 1, 1], n_kept_samples=2)
+                  solver="mcmc", feature_groups=[0, 1, 1], n_kept_samples=2,
+                  reg_linear_l1=0.01, ftrl_beta=0.5)
     if cls is FMRegressor:
         values["clip_predictions"] = False
     else:
@@ -325,7 +331,7 @@ def test_sklearn_clone_and_score():
 def test_zero_factors_is_a_linear_model():
     X, _ = small_dense()
     y = 1.5 + X @ np.array([1.0, -2.0, 0.5, 0.0, 0.0, 3.0])
-    model = FMRegressor(n_factors=0, n_epochs=60, learning_rate=0.02, random_state=0,
+    model = FMRegressor(**PLAIN_SGD, n_factors=0, n_epochs=60, learning_rate=0.02, random_state=0,
                         dtype=np.float64, clip_predictions=False).fit(X, y)
     assert model.V_.shape == (6, 0)
     np.testing.assert_allclose(model.w_, [1.0, -2.0, 0.5, 0.0, 0.0, 3.0], atol=0.02)

@@ -38,7 +38,7 @@ def test_id_columns_of_a_data_frame_warn_and_the_divergence_names_them():
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
         with pytest.raises(DivergenceError) as excinfo:
-            FMRegressor(random_state=0).fit(df[["user", "item"]], df.rating)
+            FMRegressor(solver="sgd", random_state=0).fit(df[["user", "item"]], df.rating)
     found = id_warnings(record)
     assert len(found) == 1
     text = str(found[0].message)
@@ -100,8 +100,9 @@ def test_movielens_ids_one_hot_encoded_reach_the_readme_error():
     test = pd.read_csv(data_path("ml-100k", "u1.test"), sep="\t", names=names)
     with pytest.warns(IdColumnWarning, match="'user'.*'item'"):  # what the issue saw
         with pytest.raises(DivergenceError, match="ids or category codes"):
-            FMRegressor(random_state=0).fit(train[["user", "item"]], train.rating)
-    model = FMRegressor(n_factors=8, n_epochs=40, learning_rate=0.05, schedule="invscaling",
+            FMRegressor(solver="sgd", random_state=0).fit(train[["user", "item"]], train.rating)
+    model = FMRegressor(solver="sgd",
+                        n_factors=8, n_epochs=40, learning_rate=0.05, schedule="invscaling",
                         reg_linear=0.03, reg_factors=0.1, init_std=0.05, random_state=0)
     pipe = make_pipeline(OneHotEncoder(handle_unknown="ignore"), model)
     pipe.fit(train[["user", "item"]], train.rating)
@@ -143,7 +144,7 @@ def test_divergence_on_unit_scale_data_adds_no_data_hint():
     X = rng.normal(size=(500, 4))
     y = rng.normal(size=500)
     with pytest.raises(DivergenceError) as excinfo:
-        FMRegressor(learning_rate=1e4, random_state=0).fit(X, y)
+        FMRegressor(solver="sgd", learning_rate=1e4, random_state=0).fit(X, y)
     assert "learning_rate" in str(excinfo.value)
     assert "in magnitude" not in str(excinfo.value)
 
@@ -154,7 +155,7 @@ def test_divergence_on_large_fractional_values_says_scale_not_ids():
     X[:, 2] *= 300.5
     y = rng.normal(size=500)
     with pytest.raises(DivergenceError) as excinfo:
-        FMRegressor(random_state=0).fit(X, y)
+        FMRegressor(solver="sgd", random_state=0).fit(X, y)
     message = str(excinfo.value)
     top = np.abs(X).max()
     assert f"up to {top:g} in magnitude, in column 2" in message

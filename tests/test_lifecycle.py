@@ -210,7 +210,7 @@ def test_partial_fit_invscaling_advances_once_per_call(small):
 def test_partial_fit_regressor_clip_range_covers_every_chunk():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 3))
-    model = FMRegressor(n_factors=2, random_state=0)
+    model = FMRegressor(solver="sgd", n_factors=2, random_state=0)
     model.partial_fit(X[:100], rng.uniform(0, 1, 100))
     assert 0 <= model.y_min_ < model.y_max_ <= 1
     model.partial_fit(X[100:], rng.uniform(5, 6, 100))
@@ -507,7 +507,7 @@ def test_bad_lifecycle_parameters(cls, name, value, exc):
 def test_movielens_early_stopping(ml100k):
     """The issue's bar: early stopping on a validation split of u1.base."""
     X_tr, y_tr, X_te, y_te = ml100k
-    model = FMRegressor(**ML100K_EARLY_STOPPING_SETTINGS, n_jobs=1).fit(X_tr, y_tr)
+    model = FMRegressor(solver="sgd", **ML100K_EARLY_STOPPING_SETTINGS, n_jobs=1).fit(X_tr, y_tr)
     error = rmse(model.predict(X_te), y_te)
     assert error <= ML100K_EARLY_STOPPING_MAX_RMSE, (
         f"u1.test RMSE {error:.4f} with {ML100K_EARLY_STOPPING_SETTINGS}")
@@ -565,10 +565,10 @@ def test_weight_two_is_duplicating_the_row_in_expectation():
     for seed in range(6):
         kw = dict(n_factors=2, n_epochs=20, learning_rate=0.005, schedule="invscaling",
                   random_state=seed, n_jobs=1, clip_predictions=False)
-        weighted.append(FMRegressor(**kw).fit(X, y, sample_weight=weights)
+        weighted.append(FMRegressor(solver="sgd", **kw).fit(X, y, sample_weight=weights)
                         .predict(each_category))
-        duplicated.append(FMRegressor(**kw).fit(X_dup, y_dup).predict(each_category))
-        plain.append(FMRegressor(**kw).fit(X, y).predict(each_category))
+        duplicated.append(FMRegressor(solver="sgd", **kw).fit(X_dup, y_dup).predict(each_category))
+        plain.append(FMRegressor(solver="sgd", **kw).fit(X, y).predict(each_category))
     weighted, duplicated, plain = (np.mean(p, axis=0) for p in (weighted, duplicated, plain))
     # (the bias w0 is shared by all rows: its SGD noise moves every category together,
     # by about 0.035 per seed and 0.015 in the mean of six)

@@ -30,7 +30,9 @@ from rapidfm._sklearn_compat import NotFittedError
 from rapidfm.persistence import FORMAT_VERSION, ModelFileError, load, save_model
 
 N_ROWS, N_FEATURES = 150, 20
-TRAIN = dict(n_epochs=2, learning_rate=0.05, n_jobs=1, random_state=0)
+# the files of these tests are SGD models (the solver of version 1 files); the adaptive
+# solvers' state is tested in test_adaptive_solvers.py
+TRAIN = dict(solver="sgd", n_epochs=2, learning_rate=0.05, n_jobs=1, random_state=0)
 
 
 @pytest.fixture(scope="module")

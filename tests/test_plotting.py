@@ -94,7 +94,8 @@ def _render(ax, path):
 @needs_matplotlib
 def test_regressor_with_validation(data, tmp_path):
     X_tr, y_tr, X_te, y_te = data
-    model = FMRegressor(n_factors=4, n_epochs=6, learning_rate=0.05, n_iter_no_change=100,
+    model = FMRegressor(solver="sgd",
+                        n_factors=4, n_epochs=6, learning_rate=0.05, n_iter_no_change=100,
                         random_state=0)
     model.fit(X_tr, y_tr, eval_set=(X_te, y_te))
     ax = rapidfm.plot_history(model)
@@ -126,7 +127,8 @@ def test_regressor_with_validation(data, tmp_path):
 @needs_matplotlib
 def test_two_models_four_lines_and_seconds(data, tmp_path):
     X_tr, y_tr, X_te, y_te = data
-    sgd = FMRegressor(n_factors=4, n_epochs=5, learning_rate=0.05, n_iter_no_change=100,
+    sgd = FMRegressor(solver="sgd",
+                      n_factors=4, n_epochs=5, learning_rate=0.05, n_iter_no_change=100,
                       random_state=0)
     als = FMRegressor(solver="als", n_factors=4, n_epochs=3, reg_linear=1.0, reg_factors=1.0,
                       n_iter_no_change=100, random_state=0)
@@ -161,8 +163,8 @@ def test_two_models_four_lines_and_seconds(data, tmp_path):
 def test_labels_which_and_classifier(data):
     X_tr, y_tr, X_te, y_te = data
     cut = np.median(y_tr)
-    a = FMClassifier(n_factors=2, n_epochs=4, learning_rate=0.05, random_state=1)
-    b = FMClassifier(n_factors=2, n_epochs=3, learning_rate=0.05, random_state=2)
+    a = FMClassifier(solver="sgd", n_factors=2, n_epochs=4, learning_rate=0.05, random_state=1)
+    b = FMClassifier(solver="sgd", n_factors=2, n_epochs=3, learning_rate=0.05, random_state=2)
     a.fit(X_tr, y_tr > cut)
     b.fit(X_tr, y_tr > cut)
 
@@ -266,14 +268,14 @@ def test_cli_train_plot(files, tmp_path, capsys, monkeypatch):
     assert len(drawn) == 1
     ax = drawn[0]
     lines = _by_label(ax)
-    assert list(lines) == ["FMRegressor sgd train", "FMRegressor sgd validation"]
+    assert list(lines) == ["FMRegressor adagrad train", "FMRegressor adagrad validation"]
     epochs = [r["epoch"] for r in model.history_]
     assert epochs == [1, 2, 3, 4]
-    np.testing.assert_array_equal(lines["FMRegressor sgd train"].get_xdata(), epochs)
-    np.testing.assert_allclose(lines["FMRegressor sgd train"].get_ydata(),
+    np.testing.assert_array_equal(lines["FMRegressor adagrad train"].get_xdata(), epochs)
+    np.testing.assert_allclose(lines["FMRegressor adagrad train"].get_ydata(),
                                [math.sqrt(r["train_loss"]) for r in model.history_],
                                rtol=1e-12)
-    np.testing.assert_allclose(lines["FMRegressor sgd validation"].get_ydata(),
+    np.testing.assert_allclose(lines["FMRegressor adagrad validation"].get_ydata(),
                                [r["validation_loss"] for r in model.history_], rtol=1e-12)
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("epoch", "RMSE")
 

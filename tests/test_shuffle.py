@@ -96,7 +96,8 @@ def test_the_copy_is_a_random_order_of_the_rows():
     y = np.linspace(0.0, 10.0, n)  # sorted targets: a visit order in storage order shows
     fits = {}
     for seed in (0, 0, 1):
-        model = FMRegressor(n_factors=0, n_epochs=1, learning_rate=0.05, shuffle="copy",
+        model = FMRegressor(solver="sgd",
+                            n_factors=0, n_epochs=1, learning_rate=0.05, shuffle="copy",
                             random_state=seed).fit(X, y)
         fits.setdefault(seed, []).append(model.w_.copy())
     np.testing.assert_array_equal(fits[0][0], fits[0][1])
@@ -115,9 +116,11 @@ def test_copy_learns_sorted_data_as_well_as_a_full_shuffle():
     order = np.argsort(y_tr, kind="stable")
     X_sorted, y_sorted = X_tr[order], y_tr[order]
     kw = dict(n_epochs=4, random_state=0, reg_factors=0.01, reg_linear=0.01, n_jobs=1)
-    full = rmse(FMRegressor(shuffle="epoch", **kw).fit(X_sorted, y_sorted), X_te, y_te)
-    copy = rmse(FMRegressor(shuffle="copy", **kw).fit(X_sorted, y_sorted), X_te, y_te)
-    stored = rmse(FMRegressor(shuffle="epoch", block_rows=256, **kw).fit(X_sorted, y_sorted),
+    full = rmse(FMRegressor(solver="sgd",
+                            shuffle="epoch", **kw).fit(X_sorted, y_sorted), X_te, y_te)
+    copy = rmse(FMRegressor(solver="sgd", shuffle="copy", **kw).fit(X_sorted, y_sorted), X_te, y_te)
+    stored = rmse(FMRegressor(solver="sgd",
+                              shuffle="epoch", block_rows=256, **kw).fit(X_sorted, y_sorted),
                   X_te, y_te)
     assert copy < 1.02 * full
     assert stored > 1.05 * full  # what the copy avoids

@@ -24,17 +24,22 @@ from sklearn.utils.estimator_checks import (  # noqa: E402
 from rapidfm import FMClassifier, FMRegressor  # noqa: E402
 from rapidfm.datasets import make_planted_fm  # noqa: E402
 
-# Small, seeded instances: the checks fit dozens of times on tiny data sets.
-# learning_rate=0.001 keeps the fits stable on unscaled targets of magnitude 100
-# (check_regressor_data_not_an_array) while still learning the checks' easy tasks.
-CHECKED = [
-    FMRegressor(n_factors=2, n_epochs=5, learning_rate=0.001, random_state=0),
-    FMClassifier(n_factors=2, n_epochs=5, learning_rate=0.001, random_state=0),
+# The estimators with their default parameters (solver="adagrad"): the checks' data
+# sets include unscaled features (X ~ N(100, 1)) and targets of magnitude 100, which
+# the defaults must take as they come. Plain SGD is checked too, small and seeded,
+# where learning_rate=0.001 keeps it stable on targets of magnitude 100
+# (check_regressor_data_not_an_array).
+DEFAULTS = [FMRegressor(random_state=0), FMClassifier(random_state=0)]
+PLAIN_SGD = [
+    FMRegressor(solver="sgd", n_factors=2, n_epochs=5, learning_rate=0.001, random_state=0),
+    FMClassifier(solver="sgd", n_factors=2, n_epochs=5, learning_rate=0.001, random_state=0),
 ]
+CHECKED = DEFAULTS + PLAIN_SGD
 
-UNSCALED = ("these checks draw X ~ N(100, 1): on features of magnitude 100 SGD on the "
-            "pairwise term diverges at any useful learning rate and fit raises "
-            "DivergenceError by design (scale the features, e.g. with MaxAbsScaler). "
+UNSCALED = ("these checks draw X ~ N(100, 1): on features of magnitude 100 plain SGD on "
+            "the pairwise term diverges at any useful learning rate and fit raises "
+            "DivergenceError by design (scale the features, e.g. with MaxAbsScaler, or "
+            "use the default solver='adagrad', which passes them). "
             "test_checks_with_unscaled_features runs them with learning_rate=1e-6, "
             "where they pass.")
 EXPECTED_FAILURES = {
@@ -48,6 +53,8 @@ EXPECTED_FAILURES = {
     "check_dtype_object": (
         "object-dtype X is refused by design ('X must hold real numbers'), not converted: "
         "test_errors.py::test_non_numeric_X requires the refusal."),
+}
+SGD_UNSCALED = {
     "check_fit_idempotent": UNSCALED,
     "check_fit_check_is_fitted": UNSCALED,
     "check_n_features_in": UNSCALED,
@@ -55,6 +62,8 @@ EXPECTED_FAILURES = {
 
 
 def expected_failed_checks(estimator):
+    if estimator.solver == "sgd":
+        return {**EXPECTED_FAILURES, **SGD_UNSCALED}
     return EXPECTED_FAILURES
 
 
@@ -78,7 +87,8 @@ else:  # pragma: no cover
                                    check_n_features_in])
 @pytest.mark.parametrize("cls", [FMRegressor, FMClassifier])
 def test_checks_with_unscaled_features(cls, check):
-    check(cls.__name__, cls(n_factors=2, n_epochs=3, learning_rate=1e-6, random_state=0))
+    check(cls.__name__, cls(solver="sgd", n_factors=2, n_epochs=3, learning_rate=1e-6,
+                            random_state=0))
 
 
 def test_tags():
@@ -107,18 +117,19 @@ def regression():
 def test_pipeline_with_a_scaler(regression):
     X, y = regression
     X_tr, y_tr, X_te, y_te = X[:1200], y[:1200], X[1200:], y[1200:]
-    pipe = make_pipeline(MaxAbsScaler(), FMRegressor(n_factors=4, n_epochs=40,
+    sgd = dict(solver="sgd", reg_linear=0.0, reg_factors=0.0)
+    pipe = make_pipeline(MaxAbsScaler(), FMRegressor(n_factors=4, n_epochs=40, **sgd,
                                                      learning_rate=0.05, random_state=0))
     pipe.fit(X_tr, y_tr)
     assert pipe.score(X_te, y_te) > 0.95
     # the pipeline is the scaler then the model, nothing else
     scaled = MaxAbsScaler().fit(X_tr).transform(X_te)
-    model = FMRegressor(n_factors=4, n_epochs=40, learning_rate=0.05, random_state=0)
+    model = FMRegressor(n_factors=4, n_epochs=40, learning_rate=0.05, random_state=0, **sgd)
     model.fit(MaxAbsScaler().fit_transform(X_tr), y_tr)
     np.testing.assert_array_equal(pipe.predict(X_te), model.predict(scaled))
 
     labels = np.where(y > 0, "up", "down")
-    clf = make_pipeline(MaxAbsScaler(), FMClassifier(n_factors=4, n_epochs=40,
+    clf = make_pipeline(MaxAbsScaler(), FMClassifier(n_factors=4, n_epochs=40, **sgd,
                                                      learning_rate=0.05, random_state=0))
     clf.fit(X_tr, labels[:1200])
     assert clf.score(X_te, labels[1200:]) > 0.8
@@ -152,7 +163,8 @@ def test_cross_val_score_in_worker_processes(regression, cls):
     X = MaxAbsScaler().fit_transform(X)
     if cls is FMClassifier:
         y = y > 0
-    model = cls(n_factors=4, n_epochs=10, learning_rate=0.05, random_state=0, n_jobs=1)
+    model = cls(solver="sgd", reg_linear=0.0, reg_factors=0.0, n_factors=4, n_epochs=10,
+                learning_rate=0.05, random_state=0, n_jobs=1)
     cv = KFold(4, shuffle=True, random_state=1)
     parallel = cross_val_score(model, X, y, cv=cv, n_jobs=2)
     serial = cross_val_score(model, X, y, cv=cv, n_jobs=1)

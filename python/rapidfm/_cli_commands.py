@@ -265,16 +265,18 @@ def run_train(args):
         eval_set = (with_width(val.X, n_features), val.y)
         _say(args, f"read {_describe(args.validation, val)}")
 
-    # --reg is the shorthand for both; --reg-linear / --reg-factors override it
-    shared = 0.0 if args.reg is None else args.reg
+    # --reg is the shorthand for both; --reg-linear / --reg-factors override it; unset,
+    # they keep the estimators' defaults
     params = dict(
         n_factors=args.factors, n_epochs=args.epochs, reg_bias=args.reg_bias,
-        reg_linear=shared if args.reg_linear is None else args.reg_linear,
-        reg_factors=shared if args.reg_factors is None else args.reg_factors,
         init_std=args.init_std, n_jobs=args.threads,
         random_state=args.seed, dtype=dtype, early_stopping=args.early_stopping,
         validation_fraction=args.validation_fraction, n_iter_no_change=args.patience,
     )
+    for name, value in (("reg_linear", args.reg_linear), ("reg_factors", args.reg_factors)):
+        value = args.reg if value is None else value
+        if value is not None:
+            params[name] = value
     params.update(_solver_params(args, n_features))
     model = (FMClassifier if task == "classification" else FMRegressor)(**params)
     loss_name, report = _loss_report(model)
@@ -298,7 +300,7 @@ def run_train(args):
     model.save(args.model)
 
     last = model.history_[-1]
-    solver = "" if args.solver == "sgd" else f", solver={args.solver!r}"
+    solver = f", solver={args.solver!r}"
     text = (f"trained {type(model).__name__}(n_factors={args.factors}{solver}) for "
             f"{model.n_iter_} "
             f"epoch{'s' if model.n_iter_ != 1 else ''} in {seconds:.2f} s on "
@@ -359,13 +361,15 @@ def _check_solver_options(args):
     """UsageError for an option that the chosen --solver does not use (before any data
     is read)."""
     solver = args.solver
-    if solver == "sgd":
+    if solver in _ROW_SOLVERS:
         if args.feature_groups is not None:
-            raise UsageError("--feature-groups applies to --solver als and mcmc (SGD has one "
-                             "regularization for all features)")
+            raise UsageError(f"--feature-groups applies to --solver als and mcmc ({solver} "
+                             "has one regularization for all features)")
     elif args.block_rows is not None or args.shuffle != "auto":
-        raise UsageError(f"--block-rows and --shuffle apply to --solver sgd; {solver} "
-                         "sweeps over the features, not the rows")
+        raise UsageError(f"--block-rows and --shuffle apply to --solver adagrad, sgd and "
+                         f"ftrl; {solver} sweeps over the features, not the rows")
+    if solver != "ftrl" and (args.reg_linear_l1, args.ftrl_beta) != (None, None):
+        raise UsageError("--reg-linear-l1 and --ftrl-beta apply to --solver ftrl")
     if solver == "mcmc" and (args.reg, args.reg_linear, args.reg_factors) != (None,) * 3:
         raise UsageError("--reg, --reg-linear and --reg-factors do not apply to --solver "
                          "mcmc: its hyperpriors learn the regularization of w and V "
@@ -378,13 +382,19 @@ def _check_solver_options(args):
                          "(--validation reports the validation loss of the average)")
 
 
+_ROW_SOLVERS = ("adagrad", "sgd", "ftrl")  # the SGD family: epochs over the rows
+
+
 def _solver_params(args, n_features):
     """The estimator parameters of --solver and of the options of that solver."""
-    if args.solver == "sgd":  # solver left at its default: SGD as before the solvers
-        params = dict(learning_rate=args.learning_rate, schedule=args.schedule,
-                      shuffle=args.shuffle)
+    if args.solver in _ROW_SOLVERS:
+        params = dict(solver=args.solver, learning_rate=args.learning_rate,
+                      schedule=args.schedule, shuffle=args.shuffle)
         if args.block_rows is not None:  # only when asked: the default: one global shuffle
             params["block_rows"] = args.block_rows
+        for name in ("reg_linear_l1", "ftrl_beta"):
+            if getattr(args, name) is not None:
+                params[name] = getattr(args, name)
         return params
     params = dict(solver=args.solver)
     if args.feature_groups is not None:

@@ -723,7 +723,8 @@ def _build_model(s, n_features, y_min, y_max):
     params = dict(n_factors=s.k, n_epochs=max(s.iter, 1), init_std=s.init_stdev,
                   n_jobs=s.threads, random_state=s.seed, dtype=s.dtype)
     if s.method == "sgd":
-        params.update(learning_rate=s.learn_rate, schedule="constant", reg_bias=s.reg0,
+        params.update(solver="sgd", learning_rate=s.learn_rate, schedule="constant",
+                      reg_bias=s.reg0,
                       reg_linear=s.reg_w[0], reg_factors=s.reg_v[0])
     task = "classification" if s.classification else "regression"
     if s.load_model is None:

@@ -70,13 +70,17 @@ def _add_demo(subparsers):
     p.add_argument("--cardinality", type=_positive_int, default=1000,
                    help="values per field (default 1000)")
     p.add_argument("--factors", type=_positive_int, default=8, help="k (default 8)")
-    p.add_argument("--epochs", type=_positive_int, default=15, help="epochs (default 15)")
+    p.add_argument("--epochs", type=_positive_int, default=25, help="epochs (default 25)")
     p.add_argument("--threads", type=_threads, default=-1,
                    help="threads, -1 for all cores (default)")
-    p.add_argument("--learning-rate", type=_positive_float, default=0.01,
-                   help="SGD step (default 0.01)")
-    p.add_argument("--reg", type=_nonnegative_float, default=0.01,
-                   help="L2 strength on w and V (default 0.01)")
+    p.add_argument("--solver", choices=("adagrad", "sgd", "ftrl"), default="adagrad",
+                   help="adagrad (default), sgd or ftrl")
+    p.add_argument("--learning-rate", type=_positive_float, default=None,
+                   help="step size (default: the solver's, 0.04 for adagrad and ftrl, 0.01 "
+                        "for sgd)")
+    p.add_argument("--reg", type=_nonnegative_float, default=None,
+                   help="L2 strength on w and V (default: FMRegressor's, 0.01 on w and "
+                        "0.06 on V)")
     p.add_argument("--noise", type=_nonnegative_float, default=0.5,
                    help="noise standard deviation (default 0.5)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -104,7 +108,8 @@ def _run_demo(args):
         f"made in {time.perf_counter() - t0:.1f} s"
     )
     print(
-        f"training FMRegressor(k={args.factors}) for {args.epochs} epochs on {threads} thread(s) "
+        f"training FMRegressor(k={args.factors}, solver={args.solver!r}) for {args.epochs} "
+        f"epochs on {threads} thread(s) "
         f"(OpenMP build: {'yes' if openmp_enabled() else 'no'}); noise floor RMSE "
         f"{data.noise_floor:.4f}, predicting the mean gives {np.std(y_te):.4f}"
     )
@@ -118,10 +123,12 @@ def _run_demo(args):
               f"{h['rows_per_second']:12,.0f} {h['ns_per_nonzero']:8.2f} {h['n_threads']:7d}",
               flush=True)
 
+    regularization = {} if args.reg is None else dict(reg_linear=args.reg,
+                                                          reg_factors=args.reg)
     model = FMRegressor(
-        n_factors=args.factors, n_epochs=args.epochs, learning_rate=args.learning_rate,
-        reg_linear=args.reg, reg_factors=args.reg, n_jobs=args.threads, random_state=args.seed,
-        callbacks=[report],
+        n_factors=args.factors, n_epochs=args.epochs, solver=args.solver,
+        learning_rate=args.learning_rate, n_jobs=args.threads, random_state=args.seed,
+        callbacks=[report], **regularization,
     )
     model.fit(X_tr, y_tr)
     final = float(np.sqrt(np.mean((model.predict(X_te) - y_te) ** 2)))
@@ -206,26 +213,34 @@ def _add_train(subparsers):
                    help="parameter type (default float32)")
     p.add_argument("--factors", type=_nonnegative_int, default=8,
                    help="k, rank of the pairwise interactions (default 8; 0: linear)")
-    p.add_argument("--solver", choices=("sgd", "als", "mcmc"), default="sgd",
-                   help="sgd (default): stochastic gradient descent; als: exact coordinate "
-                        "descent (libFM's ALS); mcmc: Bayesian FM by Gibbs sampling "
-                        "(libFM's MCMC: the regularization is learned, predictions average "
-                        "the kept samples); classification with als/mcmc is probit")
-    p.add_argument("--epochs", type=_positive_int, default=20,
-                   help="epochs, or sweeps for als/mcmc (default 20)")
-    p.add_argument("--learning-rate", type=_positive_float, default=0.01,
-                   help="SGD step (default 0.01; sgd only)")
+    p.add_argument("--solver", choices=("adagrad", "sgd", "ftrl", "als", "mcmc"),
+                   default="adagrad",
+                   help="adagrad (default): SGD with a per-coordinate step (libffm's); "
+                        "sgd: plain stochastic gradient descent (libFM's); ftrl: "
+                        "FTRL-proximal on w (--reg-linear-l1 makes w sparse), AdaGrad on V; "
+                        "als: exact coordinate descent (libFM's ALS); mcmc: Bayesian FM by "
+                        "Gibbs sampling (libFM's MCMC: the regularization is learned, "
+                        "predictions average the kept samples); classification with "
+                        "als/mcmc is probit")
+    p.add_argument("--epochs", type=_positive_int, default=25,
+                   help="epochs, or sweeps for als/mcmc (default 25)")
+    p.add_argument("--learning-rate", type=_positive_float, default=None,
+                   help="step size (default 0.04 for adagrad and ftrl, 0.01 for sgd)")
     p.add_argument("--schedule", choices=("constant", "invscaling"), default="constant",
-                   help="learning-rate schedule (default constant; sgd only)")
+                   help="learning-rate schedule (default constant; adagrad and sgd)")
+    p.add_argument("--reg-linear-l1", type=_nonnegative_float, default=None,
+                   help="ftrl: L1 strength on w (default 0)")
+    p.add_argument("--ftrl-beta", type=_nonnegative_float, default=None,
+                   help="ftrl: beta of the step eta / (beta + sqrt(n)) (default 1)")
     p.add_argument("--reg", type=_nonnegative_float, default=None,
                    help="L2 strength on w and V (sets --reg-linear and --reg-factors; sgd "
                         "and als: mcmc learns them)")
     p.add_argument("--reg-bias", type=_nonnegative_float, default=0.0,
                    help="L2 strength on w0 (default 0; mcmc: the prior precision of w0)")
     p.add_argument("--reg-linear", type=_nonnegative_float, default=None,
-                   help="L2 strength on w (default 0)")
+                   help="L2 strength on w (default 0.01)")
     p.add_argument("--reg-factors", type=_nonnegative_float, default=None,
-                   help="L2 strength on V (default 0)")
+                   help="L2 strength on V (default 0.06)")
     p.add_argument("--init-std", type=_nonnegative_float, default=0.1,
                    help="standard deviation of the initial V (default 0.1)")
     p.add_argument("--feature-groups", metavar="FILE", default=None,

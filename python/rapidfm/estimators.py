@@ -34,6 +34,7 @@ import numpy as np
 from scipy.special import ndtr
 
 from rapidfm import _core
+from rapidfm._feature_names import check_feature_names, feature_names_of
 from rapidfm._registry import register_estimator
 from rapidfm._sklearn_compat import (
     BaseEstimator,
@@ -50,8 +51,10 @@ from rapidfm._validation import (
     check_sample_weight,
     check_y,
     effective_n_threads,
+    large_values_hint,
     values_or_none,
 )
+from rapidfm.inspection import InspectionMixin
 from rapidfm.model_kinds import FMParameters
 from rapidfm.solvers import SOLVERS, get_solver
 from rapidfm.solvers.sgd import shuffled as _shuffled
@@ -121,11 +124,29 @@ def _solver_takes_chunks(estimator):
         return True  # an unknown solver: partial_fit then says so
 
 
+# A fit stops with DivergenceError when an epoch's training loss is finite but has run
+# away: above RUNAWAY_FACTOR times that of a constant prediction, or both above the
+# constant's and GROWTH_FACTOR times the lowest loss of the call's earlier epochs. SGD at
+# too large a step climbs by orders of magnitude within a few epochs (a float64 model can
+# reach 1e179 without overflowing), while an epoch that merely went the wrong way stays
+# far inside these bounds.
+RUNAWAY_FACTOR = 100.0
+GROWTH_FACTOR = 10.0
+
+
+def _runs_away(loss, lowest, constant_loss):
+    if not np.isfinite(loss):
+        return True
+    if loss > RUNAWAY_FACTOR * constant_loss:
+        return True
+    return lowest is not None and loss > constant_loss and loss > GROWTH_FACTOR * lowest
+
+
 def _solver_state_names():
     return {name for cls in SOLVERS.values() for name in cls.state_attributes}
 
 
-class _BaseFM(BaseEstimator):
+class _BaseFM(InspectionMixin, BaseEstimator):
     """Shared parameters, training loop and prediction of both estimators."""
 
     _task = None  # "regression" or "classification"
@@ -133,13 +154,13 @@ class _BaseFM(BaseEstimator):
     def __init__(
         self,
         n_factors=8,
-        n_epochs=20,
-        learning_rate=0.01,
+        n_epochs=25,
+        learning_rate=None,
         schedule="constant",
         power_t=0.5,
         reg_bias=0.0,
-        reg_linear=0.0,
-        reg_factors=0.0,
+        reg_linear=0.01,
+        reg_factors=0.06,
         init_std=0.1,
         n_jobs=None,
         random_state=None,
@@ -154,9 +175,11 @@ class _BaseFM(BaseEstimator):
         tol=1e-4,
         block_rows=None,
         shuffle="auto",
-        solver="sgd",
+        solver="adagrad",
         feature_groups=None,
         n_kept_samples=None,
+        reg_linear_l1=0.0,
+        ftrl_beta=1.0,
     ):
         self.n_factors = n_factors
         self.n_epochs = n_epochs
@@ -183,6 +206,8 @@ class _BaseFM(BaseEstimator):
         self.solver = solver
         self.feature_groups = feature_groups
         self.n_kept_samples = n_kept_samples
+        self.reg_linear_l1 = reg_linear_l1
+        self.ftrl_beta = ftrl_beta
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -223,6 +248,11 @@ class _BaseFM(BaseEstimator):
         if self.n_kept_samples is not None and "n_kept_samples" not in solver.parameters:
             raise ValueError(f"n_kept_samples applies to solver='mcmc' only, not "
                              f"solver={self.solver!r}")
+        if (isinstance(self.reg_linear_l1, numbers.Real) and self.reg_linear_l1 != 0
+                and "reg_linear_l1" not in solver.parameters):
+            raise ValueError(f"reg_linear_l1 (an L1 penalty on w) applies to solver='ftrl' "
+                             f"only, not "
+                             f"solver={self.solver!r}")
         solver.check_params(self)
         return check_dtype(self.dtype), solver
 
@@ -241,7 +271,14 @@ class _BaseFM(BaseEstimator):
                 "needs all the training rows. Use fit (with warm_start=True to go on), or "
                 "solver='sgd' for data that comes in chunks")
         continuing = hasattr(self, "V_") and (partial or bool(self.warm_start))
-        indptr, indices, data, n_features = as_csr(X, dtype, owner=name)
+        # column names (feature_names_in_): a new model takes X's, a continued one checks them
+        if continuing:
+            feature_names = getattr(self, "feature_names_in_", None)
+            check_feature_names(feature_names, X, name)
+        else:
+            feature_names = feature_names_of(X)
+        indptr, indices, data, n_features = as_csr(X, dtype, owner=name,
+                                                   check_ids=not continuing)
         if continuing and n_features != self.n_features_in_:
             hint = "" if partial else (
                 ": warm_start=True continues the fitted model, which needs the same features "
@@ -268,14 +305,22 @@ class _BaseFM(BaseEstimator):
 
         validation = None
         if not partial and eval_set is not None:
-            validation = self._eval_rows(eval_set, dtype, n_features, target_attrs)
+            validation = self._eval_rows(eval_set, dtype, n_features, target_attrs,
+                                         feature_names)
         hold_out = None
         if not partial and eval_set is None and self.early_stopping:
             def hold_out(rows, shuffled):
                 return self._hold_out(rows, seed, shuffled, n_threads)
         train, held = solver.arrange_rows(train, partial, seed, hold_out)
         validation = held if held is not None else validation
+        solver.set_validation(validation)
         stops_early = validation is not None and solver_cls.supports_early_stopping
+        # the solver trains on y / scale (regression, solvers that ask for it): params
+        # below are in those units, the fitted attributes in the targets' own
+        scale = self._target_scale(solver_cls, train, continuing)
+        solver.target_scale = scale
+        if scale != 1.0:
+            train.y = train.y / scale
 
         k = int(self.n_factors)
         if continuing:
@@ -284,13 +329,15 @@ class _BaseFM(BaseEstimator):
                     f"n_factors={k}, but the fitted model has {self.V_.shape[1]} factors: "
                     "a model can only go on training with its own n_factors"
                 )
-            params = FMParameters.of(self, dtype)  # copies: the model stays intact on failure
+            # copies: the model stays intact on failure
+            params = FMParameters.of(self, dtype).rescaled(1.0 / scale)
             t = int(getattr(self, "t_", getattr(self, "n_iter_", 0)))
             history = list(getattr(self, "history_", []))
             previous = self._fitted_attributes()
         else:
             bias = self._initial_bias(train.y, train.sample_weight, smooth=partial)
-            params = FMParameters.new(n_features, k, dtype, seed, self.init_std,
+            params = FMParameters.new(n_features, k, dtype, seed,
+                                      float(self.init_std) * solver.factor_init_scale(train),
                                       solver.initial_bias(bias))
             t = 0
             history = []
@@ -306,14 +353,24 @@ class _BaseFM(BaseEstimator):
             for stale_name in _solver_state_names():
                 self.__dict__.pop(stale_name, None)
             state = dict(target_attrs)
-            state.update(params.attributes())
+            state.update(params.rescaled(scale).attributes() if scale != 1.0
+                         else params.attributes())
             state.update(
                 n_features_in_=n_features, n_iter_=n_iter, history_=history, t_=t,
                 random_seed_=seed, best_epoch_=best_epoch, best_validation_loss_=best_loss,
                 loss_=solver.loss(self._task),
             )
+            if self._task == "regression":
+                state["target_scale_"] = scale
             state.update(solver.fitted_state(t))
+            if feature_names is None:
+                self.__dict__.pop("feature_names_in_", None)
+            else:
+                state["feature_names_in_"] = feature_names
             self.__dict__.update(state)
+
+        constant_loss = self._constant_loss(train.y, train.sample_weight, scale)
+        lowest_loss = None  # the lowest training loss of this call's epochs
 
         try:
             for i in range(n_epochs):
@@ -321,13 +378,14 @@ class _BaseFM(BaseEstimator):
                 try:
                     extras = solver.epoch(params, train, t, _epoch_seed(seed, t))
                 except DivergenceError:
-                    raise DivergenceError(solver.divergence_message(t)) from None
+                    raise DivergenceError(solver.divergence_message(t) + large_values_hint(
+                        train.indices, train.data, feature_names)) from None
                 seconds = time.perf_counter() - start
                 t += 1
                 val_loss = None
                 if validation is not None:
                     raw = params.predict(validation.indptr, validation.indices,
-                                         values_or_none(validation.data), n_threads)
+                                         values_or_none(validation.data), n_threads) * scale
                     outputs = solver.validation_outputs(
                         self._outputs_from_raw(raw, target_attrs, loss=solver.loss(self._task)))
                     val_loss = self._score_outputs(outputs, validation)
@@ -339,8 +397,16 @@ class _BaseFM(BaseEstimator):
                         if best_loss is None or val_loss < best_loss:
                             best_loss, best_epoch = val_loss, t
                             best = params.copy()
-                record = {"epoch": t, "train_loss": extras.pop("train_loss"),
-                          "validation_loss": val_loss}
+                train_loss = extras.pop("train_loss")
+                if self._task == "regression":
+                    train_loss *= scale * scale  # the mean squared error in y's units
+                if _runs_away(train_loss, lowest_loss, constant_loss):
+                    raise DivergenceError(
+                        solver.loss_divergence_message(t - 1, train_loss, constant_loss)
+                        + large_values_hint(train.indices, train.data, feature_names))
+                lowest_loss = train_loss if lowest_loss is None else min(lowest_loss,
+                                                                         train_loss)
+                record = {"epoch": t, "train_loss": train_loss, "validation_loss": val_loss}
                 record.update(extras)
                 record["seconds"] = seconds
                 record["rows_per_second"] = (train.n_rows / seconds if seconds > 0
@@ -361,7 +427,8 @@ class _BaseFM(BaseEstimator):
             # overflowed in an update after its feature's last use (once, not per epoch:
             # the scan costs as much as a few percent of an epoch on wide models)
             if not params.is_finite():
-                raise DivergenceError(solver.nonfinite_message(t))
+                raise DivergenceError(solver.nonfinite_message(t) + large_values_hint(
+                    train.indices, train.data, feature_names))
             n_iter = len(history) - (len(previous["history_"]) if previous else 0)
             if best is not None and best_epoch != t:
                 params = best  # restore the parameters of the best validation epoch
@@ -381,6 +448,32 @@ class _BaseFM(BaseEstimator):
         self.__dict__.pop("_sweep_predictions", None)
         return self
 
+    def _constant_loss(self, y, sample_weight, scale):
+        """The training loss of the best constant prediction (regression: the weighted
+        variance of the targets, in their own units), against which a run-away loss is
+        judged, with a floor where the targets are all alike."""
+        raise NotImplementedError
+
+    def _target_scale(self, solver_cls, train, continuing):
+        """The factor the training targets are divided by: 1, or for a regressor whose
+        solver scales targets a power of 4 near their standard deviation (an exact
+        division). A model that goes on training keeps its scale."""
+        if self._task != "regression" or not solver_cls.scales_targets:
+            return 1.0
+        if continuing:
+            kept = getattr(self, "target_scale_", None)
+            if kept is not None:
+                return float(kept)
+        y = train.y
+        if y.size < 2:
+            return 1.0
+        mean = np.average(y, weights=train.sample_weight)
+        std = float(np.sqrt(np.average((y - mean) ** 2, weights=train.sample_weight)))
+        if not (np.isfinite(std) and std > 0):
+            return 1.0
+        exponent = int(np.clip(np.round(np.log2(std) / 2.0), -60, 60))
+        return float(np.ldexp(1.0, 2 * exponent))
+
     def _fitted_attributes(self):
         return {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")}
 
@@ -397,7 +490,7 @@ class _BaseFM(BaseEstimator):
                  f"{record['ns_per_nonzero']:.2f} ns/nnz  threads {record['n_threads']}")
         print(line, flush=True)
 
-    def _eval_rows(self, eval_set, dtype, n_features, target_attrs):
+    def _eval_rows(self, eval_set, dtype, n_features, target_attrs, feature_names=None):
         if not isinstance(eval_set, (tuple, list)) or len(eval_set) not in (2, 3):
             raise ValueError(
                 "eval_set must be a pair (X_val, y_val) or a triple (X_val, y_val, "
@@ -406,6 +499,7 @@ class _BaseFM(BaseEstimator):
             )
         X_val, y_val = eval_set[0], eval_set[1]
         try:
+            check_feature_names(feature_names, X_val, type(self).__name__)
             indptr, indices, data, _ = as_csr(X_val, dtype, n_features=n_features,
                                               name="X_val", owner=type(self).__name__)
             n_rows = indptr.size - 1
@@ -483,6 +577,7 @@ class _BaseFM(BaseEstimator):
 
     def _csr_for_predict(self, X):
         self._check_fitted()
+        check_feature_names(getattr(self, "feature_names_in_", None), X, type(self).__name__)
         indptr, indices, data, _ = as_csr(X, self.V_.dtype, n_features=self.n_features_in_,
                                           owner=type(self).__name__)
         return indptr, indices, values_or_none(data)
@@ -519,20 +614,31 @@ class _BaseFM(BaseEstimator):
 _COMMON_PARAMETERS = """\
     n_factors : int, default=8
         Rank k of the pairwise interactions (0 gives a linear model).
-    n_epochs : int, default=20
+    n_epochs : int, default=25
         Passes over the training data (at most: early stopping and callbacks may end
         training sooner): SGD epochs, each in a fresh random order, or ALS / MCMC
         sweeps over every parameter (libFM's -iter).
-    solver : {"sgd", "als", "mcmc"}, default="sgd"
-        "sgd": stochastic gradient descent (learning_rate, schedule, parallel, shuffle
-        apply). "als": exact coordinate descent on the L2-regularised squared loss, one
+    solver : {"adagrad", "sgd", "ftrl", "als", "mcmc"}, default="adagrad"
+        "adagrad": SGD with a per-coordinate step, theta -= eta g / sqrt(G) with G the
+        sum of the coordinate's squared gradients (libffm's and xLearn's rule): rare
+        features take large steps, frequent ones small, and no step exceeds about eta,
+        so it does not diverge on unscaled data. The regressor trains on the targets
+        divided by target_scale_ (a power of 4 near their standard deviation) and
+        starts V at init_std / max(1, root-mean-square row norm); both are exact
+        reparametrisations (README, "Defaults"). "sgd": plain stochastic gradient
+        descent with the learning_rate schedule (libFM's -method sgd). "ftrl":
+        FTRL-proximal for w0 and w (with the L1 strength reg_linear_l1, which makes w
+        sparse, and ftrl_beta) and AdaGrad for V, as xLearn; schedule must be
+        "constant". The three share learning_rate, parallel, shuffle, block_rows,
+        partial_fit and warm_start; the adaptive rules keep their state as fitted
+        attributes. "als": exact coordinate descent on the L2-regularised squared loss, one
         parameter at a time (libFM's ALS; no learning rate). "mcmc": Gibbs sampling of
         the Bayesian FM with hierarchical priors (libFM's MCMC: the regularisation is
         learned, no learning rate or reg_linear / reg_factors to tune); predict
         averages the kept samples. FMClassifier with "als" or "mcmc" fits the probit
         model, P(y = classes_[1]) = Phi(y(x)), as libFM does. Both sweep on all
         n_jobs threads, with results that do not depend on the thread count (beyond
-        floating-point summation order). partial_fit is SGD only.
+        floating-point summation order). partial_fit is for "adagrad", "sgd" and "ftrl".
     feature_groups : array of int of shape (n_features,) or None, default=None
         "als" and "mcmc": a group id (0, 1, ...) per feature, as libFM's -meta file:
         MCMC learns a prior per group (e.g. users and items), ALS takes reg_linear and
@@ -540,8 +646,10 @@ _COMMON_PARAMETERS = """\
     n_kept_samples : int or None, default=None
         "mcmc": how many of the chain's last samples predict averages (memory: that
         many copies of w and V). None keeps all but a burn-in of min(5, t_ // 2).
-    learning_rate : float, default=0.01
-        SGD step size eta0.
+    learning_rate : float or None, default=None
+        Step size eta0 of "adagrad", "sgd" and "ftrl"; None: the solver's default,
+        0.04 for "adagrad" and "ftrl" (a coordinate's first step moves it about
+        eta0), 0.01 for "sgd" (libFM's SGD needs steps this small on one-hot data).
     schedule : {"constant", "invscaling"}, default="constant"
         "invscaling" uses eta0 / (1 + t)^power_t in the epoch with index t (from 0),
         where t counts every epoch the model has been trained: a warm-start fit goes on
@@ -551,14 +659,22 @@ _COMMON_PARAMETERS = """\
         small power_t.
     power_t : float, default=0.5
         Exponent of the "invscaling" schedule.
-    reg_bias, reg_linear, reg_factors : float, default=0.0
-        L2 strengths on w0, w and V. SGD applies them, as libFM, to the parameters a
-        sample touches; ALS adds reg_bias w0^2 + reg_linear |w|^2 + reg_factors |V|^2 to
-        the squared loss, and takes for reg_linear and reg_factors one number or one per
-        feature group (libFM's -regular). MCMC uses reg_bias as the precision of w0's
+    reg_bias, reg_linear, reg_factors : float, default=0.0, 0.01, 0.06
+        L2 strengths on w0, w and V. The SGD solvers apply them, as libFM, to the
+        parameters a sample touches (AdaGrad adds reg * theta to the gradient it
+        normalises; FTRL takes reg_linear as its L2 term); ALS adds reg_bias w0^2 +
+        reg_linear |w|^2 + reg_factors |V|^2 to the squared loss, and takes for
+        reg_linear and reg_factors one number or one per feature group (libFM's
+        -regular). MCMC uses reg_bias as the precision of w0's
         prior (0: flat) and learns the rest.
     init_std : float, default=0.1
-        Standard deviation of the normal initialisation of V.
+        Standard deviation of the normal initialisation of V ("adagrad" and "ftrl":
+        divided by the root-mean-square row norm of X where that exceeds 1).
+    reg_linear_l1 : float, default=0.0
+        "ftrl": L1 strength on w (lambda_1): weights whose accumulated gradient stays
+        within it are exactly 0.
+    ftrl_beta : float, default=1.0
+        "ftrl": beta of the per-coordinate step eta / (beta + sqrt(n)).
     n_jobs : int or None, default=None
         Threads: None means 1, -1 all cores (scikit-learn's convention).
     random_state : int, numpy Generator/RandomState or None
@@ -582,6 +698,7 @@ _COMMON_PARAMETERS = """\
         estimator's fitted attributes holding the current parameters (not yet the best
         epoch's) and ``history`` the list history_ will hold, validation_loss included;
         a true return value stops training (every callback still runs that epoch).
+        rapidfm.callbacks.ModelCheckpoint(path) saves the best epoch so far to path.
     warm_start : bool, default=False
         When True and the estimator is fitted, fit goes on from w0_, w_ and V_ instead
         of a fresh initialisation, continuing the learning-rate schedule (t_) and the
@@ -632,6 +749,12 @@ _COMMON_ATTRIBUTES = """\
     w_ : ndarray of shape (n_features,)
     V_ : ndarray of shape (n_features, n_factors)
     n_features_in_ : int
+    feature_names_in_ : ndarray of str objects, shape (n_features,)
+        The column names of X when fit saw a data frame with string column names
+        (absent otherwise); predict checks X's names against them, as scikit-learn.
+    coef_, intercept_ : the linear weights w and w0 (read-only; MCMC: their means over
+        the kept samples), shaped as in scikit-learn's linear models; see
+        rapidfm.inspection for per-feature importance and pairwise interactions.
     n_iter_ : int
         Epochs run by the last call to fit (1 after partial_fit).
     t_ : int
@@ -645,6 +768,15 @@ _COMMON_ATTRIBUTES = """\
     samples_w0_, samples_w_, samples_V_ : ndarray, solver="mcmc" only
         The kept samples of w0, w and V, shapes (S,), (S, n_features) and (S,
         n_features, n_factors); w0_, w_, V_ hold the last sample.
+    sum_sq_grad_w0_, sum_sq_grad_w_, sum_sq_grad_V_ : solver="adagrad" or "ftrl"
+        The sums of the squared gradients of w0, w (n_features,) and V (n_features,
+        n_factors), in the units of the scaled targets: the adaptive step's state,
+        continued by warm_start and partial_fit.
+    ftrl_z_w0_, ftrl_z_w_ : solver="ftrl" only
+        FTRL's z of w0 and w (the weights are a function of z and the sums).
+    target_scale_ : float, FMRegressor only
+        The power of 4 the training targets were divided by ("adagrad", "ftrl"; 1 for
+        the other solvers); the fitted parameters are in the targets' own units.
     alpha_, mu_w_, lambda_w_, mu_v_, lambda_v_ : solver="mcmc" only
         The chain's current noise precision and per-group prior means and precisions
         of w (n_groups,) and of V (n_groups, n_factors), from which warm_start goes on.
@@ -663,13 +795,13 @@ class FMRegressor(RegressorMixin, _BaseFM):
     def __init__(
         self,
         n_factors=8,
-        n_epochs=20,
-        learning_rate=0.01,
+        n_epochs=25,
+        learning_rate=None,
         schedule="constant",
         power_t=0.5,
         reg_bias=0.0,
-        reg_linear=0.0,
-        reg_factors=0.0,
+        reg_linear=0.01,
+        reg_factors=0.06,
         init_std=0.1,
         n_jobs=None,
         random_state=None,
@@ -685,9 +817,11 @@ class FMRegressor(RegressorMixin, _BaseFM):
         tol=1e-4,
         block_rows=None,
         shuffle="auto",
-        solver="sgd",
+        solver="adagrad",
         feature_groups=None,
         n_kept_samples=None,
+        reg_linear_l1=0.0,
+        ftrl_beta=1.0,
     ):
         super().__init__(
             n_factors=n_factors, n_epochs=n_epochs, learning_rate=learning_rate,
@@ -698,6 +832,7 @@ class FMRegressor(RegressorMixin, _BaseFM):
             validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
             tol=tol, block_rows=block_rows, shuffle=shuffle, solver=solver,
             feature_groups=feature_groups, n_kept_samples=n_kept_samples,
+            reg_linear_l1=reg_linear_l1, ftrl_beta=ftrl_beta,
         )
         self.clip_predictions = clip_predictions
 
@@ -753,6 +888,13 @@ class FMRegressor(RegressorMixin, _BaseFM):
         # start at the (weighted) mean so that early epochs fit structure, not the offset
         return float(np.average(y, weights=sample_weight))
 
+    def _constant_loss(self, y, sample_weight, scale):
+        mean = float(np.average(y, weights=sample_weight))
+        variance = float(np.average((y - mean) ** 2, weights=sample_weight))
+        # targets all alike: judge by their magnitude instead (a runaway is then an
+        # error of 10 times |mean|)
+        return (variance + 1e-2 * mean * mean + 1e-12) * scale * scale
+
     def _training_clip(self, target_attrs):
         if self.clip_predictions:
             return target_attrs["y_min_"], target_attrs["y_max_"]
@@ -803,13 +945,13 @@ class FMClassifier(ClassifierMixin, _BaseFM):
     def __init__(
         self,
         n_factors=8,
-        n_epochs=20,
-        learning_rate=0.01,
+        n_epochs=25,
+        learning_rate=None,
         schedule="constant",
         power_t=0.5,
         reg_bias=0.0,
-        reg_linear=0.0,
-        reg_factors=0.0,
+        reg_linear=0.01,
+        reg_factors=0.06,
         init_std=0.1,
         n_jobs=None,
         random_state=None,
@@ -825,9 +967,11 @@ class FMClassifier(ClassifierMixin, _BaseFM):
         tol=1e-4,
         block_rows=None,
         shuffle="auto",
-        solver="sgd",
+        solver="adagrad",
         feature_groups=None,
         n_kept_samples=None,
+        reg_linear_l1=0.0,
+        ftrl_beta=1.0,
     ):
         super().__init__(
             n_factors=n_factors, n_epochs=n_epochs, learning_rate=learning_rate,
@@ -838,6 +982,7 @@ class FMClassifier(ClassifierMixin, _BaseFM):
             validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
             tol=tol, block_rows=block_rows, shuffle=shuffle, solver=solver,
             feature_groups=feature_groups, n_kept_samples=n_kept_samples,
+            reg_linear_l1=reg_linear_l1, ftrl_beta=ftrl_beta,
         )
         self.class_weight = class_weight
 
@@ -1025,6 +1170,13 @@ class FMClassifier(ClassifierMixin, _BaseFM):
             p = float(np.average(positive, weights=sample_weight))
         p = min(max(p, 1e-6), 1 - 1e-6)
         return float(np.log(p / (1 - p)))
+
+    def _constant_loss(self, y, sample_weight, scale):
+        # the log-loss of predicting the base rate, with a floor where one class (almost)
+        # never occurs: a runaway is then a mean log-loss above 10
+        p = float(np.average(y > 0, weights=sample_weight))
+        p = min(max(p, 1e-6), 1 - 1e-6)
+        return max(float(-(p * np.log(p) + (1 - p) * np.log(1 - p))), 0.1)
 
     # -- prediction --------------------------------------------------------------------
     def decision_function(self, X):

@@ -52,5 +52,13 @@ class FMParameters:
         """y(x) of every CSR row (data None: all values 1), float64."""
         return _core.predict(self.w0, self.w, self.V, indptr, indices, data, n_threads)
 
+    def rescaled(self, factor):
+        """The parameters of factor * y(x): w0 and w times factor, V times sqrt(factor).
+        A power of 4 as factor makes both multiplications exact in binary floating
+        point, so rescaling back and forth returns the parameters bit for bit."""
+        root = np.sqrt(factor)
+        return FMParameters(self.w0 * factor, (self.w * self.w.dtype.type(factor)),
+                            (self.V * self.V.dtype.type(root)))
+
     def attributes(self):
         return {"w0_": float(self.w0), "w_": self.w, "V_": self.V}

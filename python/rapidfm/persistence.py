@@ -727,8 +727,14 @@ def _float_array(value, name, shape, fail):
 
 
 def _check_solver_state(model, fail):
-    """The MCMC chain state (samples and hyperparameters), where the model has any, is
-    complete and consistent with V_; `fail(problem)` makes the exception to raise."""
+    """The solver state of `model` is complete and consistent with V_: the solver's own
+    check (Solver.check_state) for a registered solver, then the MCMC chain (samples and
+    hyperparameters), where the model has any; `fail(problem)` makes the exception to
+    raise."""
+    name = getattr(model, "solver", None)
+    solver = _solver_registry().get(name) if isinstance(name, str) else None
+    if solver is not None and hasattr(solver, "check_state"):
+        solver.check_state(model, fail)
     state = vars(model)
     present = [name for name in _MCMC_STATE if name in state]
     if not present:

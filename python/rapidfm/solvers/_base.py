@@ -19,10 +19,22 @@ class Solver:
     supports_partial_fit = False
     supports_early_stopping = True
     state_attributes = ()
+    # regression: train on y / target_scale_, a power of 4 near the targets' standard
+    # deviation (the loop rescales the parameters exactly, see FMParameters.rescaled)
+    scales_targets = False
 
     def __init__(self, estimator, n_threads):
         self.estimator = estimator
         self.n_threads = n_threads
+        self.target_scale = 1.0  # the loop's target scale (scales_targets)
+
+    @classmethod
+    def check_state(cls, model, fail):
+        """Raise fail(problem) when a loaded model's solver state is inconsistent."""
+
+    def factor_init_scale(self, train):
+        """A factor on init_std for the initial V of a new model (1 by default)."""
+        return 1.0
 
     # -- before training -----------------------------------------------------------
     @classmethod
@@ -37,6 +49,10 @@ class Solver:
         """(train, validation) with the training rows as the solver wants them.
         hold_out(rows, shuffled) splits off early-stopping rows, or is None."""
         return (train, None) if hold_out is None else hold_out(train, False)
+
+    def set_validation(self, validation):
+        """Takes the fit's validation rows (eval_set or the early-stopping hold-out, a
+        _Rows; None without): a solver that trains on them keeps them (SGDA)."""
 
     def initial_bias(self, default):
         """w0 of a new model (the task's default: the mean target or the log-odds)."""
@@ -53,6 +69,18 @@ class Solver:
 
     def divergence_message(self, t):
         return f"training diverged in epoch {t + 1}: the loss became NaN or infinite"
+
+    def advice(self):
+        """What to change when training diverges (a sentence, or "")."""
+        return ""
+
+    def loss_divergence_message(self, t, loss, constant_loss):
+        """The message of a fit stopped because its training loss ran away (finite, but
+        far above that of a constant prediction): epoch t (from 0)."""
+        advice = self.advice()
+        return (f"training diverged in epoch {t + 1}: the training loss rose to {loss:.4g}, "
+                f"far above the {constant_loss:.4g} of a constant prediction"
+                + (f". {advice}" if advice else ""))
 
     # -- after training ------------------------------------------------------------
     def fitted_state(self, t):

@@ -55,10 +55,12 @@ class SGDSolver(Solver):
     parameters = ("learning_rate", "schedule", "power_t", "reg_bias", "reg_linear",
                   "reg_factors", "parallel", "block_rows", "shuffle")
     supports_partial_fit = True
+    default_learning_rate = 0.01  # learning_rate=None
 
     @classmethod
     def check_params(cls, est):
-        check_real_param(est, "learning_rate", 0.0, strict=True)
+        if est.learning_rate is not None:
+            check_real_param(est, "learning_rate", 0.0, strict=True)
         check_real_param(est, "power_t", 0.0, strict=False)
         for name in ("reg_bias", "reg_linear", "reg_factors"):
             check_real_param(est, name, 0.0, strict=False)
@@ -103,14 +105,21 @@ class SGDSolver(Solver):
 
     def start(self, params, train, continuing, target_attrs):
         self.loss_name = self.estimator._solver_loss
-        self.clip_min, self.clip_max = self.estimator._training_clip(target_attrs)
+        clip_min, clip_max = self.estimator._training_clip(target_attrs)
+        self.clip_min, self.clip_max = clip_min / self.target_scale, clip_max / self.target_scale
+
+    @property
+    def eta0(self):
+        """The learning rate set, or this solver's default for learning_rate=None."""
+        rate = self.estimator.learning_rate
+        return self.default_learning_rate if rate is None else float(rate)
 
     def learning_rate_at(self, epoch):
         """eta0 for 'constant'; eta0 / (1 + epoch)^power_t for 'invscaling' (epoch from 0)."""
         est = self.estimator
         if est.schedule == "invscaling":
-            return est.learning_rate / (1.0 + epoch) ** est.power_t
-        return est.learning_rate
+            return self.eta0 / (1.0 + epoch) ** est.power_t
+        return self.eta0
 
     def epoch(self, params, train, t, seed):
         est = self.estimator
@@ -130,11 +139,15 @@ class SGDSolver(Solver):
             "parallel_mode": stats["parallel_mode"],
         }
 
+    def advice(self):
+        return (f"Use a smaller learning_rate than {self.eta0} (or scale the features / "
+                "stronger regularisation).")
+
     def divergence_message(self, t):
         return (f"training diverged in epoch {t + 1}: the loss became NaN or infinite with "
-                f"learning_rate={self.estimator.learning_rate}. Use a smaller learning_rate "
+                f"learning_rate={self.eta0}. Use a smaller learning_rate "
                 "(or scale the features / stronger regularisation).")
 
     def nonfinite_message(self, t):
         return (f"training diverged by epoch {t}: parameters became NaN or infinite with "
-                f"learning_rate={self.estimator.learning_rate}. Use a smaller learning_rate.")
+                f"learning_rate={self.eta0}. Use a smaller learning_rate.")

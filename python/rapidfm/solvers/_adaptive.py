@@ -1,0 +1,144 @@
+"""What AdaGrad and FTRL share: SGD's epoch with a per-coordinate step rule and its state.
+
+The kernel takes the rule ("adagrad" or "ftrl") and the state arrays and updates both
+the parameters and the state in place (fastfm.h, fm_step_rule: the formulas). The
+state is training state: it starts at zero with a new model, is a fitted attribute
+after every fit, and a warm start or partial_fit goes on from it, so 5 + 5 epochs are
+bit for bit 10 at one thread, as for SGD; save / load keep it. Every parallel mode
+keeps it beside the parameters: shared under hogwild, copied and merged with the
+parameters under replicas and hybrid.
+"""
+
+import numpy as np
+
+from rapidfm import _core
+from rapidfm.solvers.sgd import SGDSolver
+
+# the fitted attributes of the state, by the kernel's state slot
+SUM_SQ_W0 = "sum_sq_grad_w0_"
+SUM_SQ_W = "sum_sq_grad_w_"
+SUM_SQ_V = "sum_sq_grad_V_"
+Z_W0 = "ftrl_z_w0_"
+Z_W = "ftrl_z_w_"
+
+
+class AdaptiveSolver(SGDSolver):
+    """An SGD solver whose kernel step is `rule`, with state arrays."""
+
+    rule = None
+    uses_z = False  # FTRL's z (the AdaGrad state is the sums of squares alone)
+    default_learning_rate = 0.04  # measured: README, "Defaults"
+    scales_targets = True
+
+    def factor_init_scale(self, train):
+        """1 / the root-mean-square row norm of X, when above 1: on unscaled features
+        (values of 100 or 1000) V ~ N(0, init_std^2) would start with pairwise terms
+        far larger than the targets; one-hot rows of a few ones keep about init_std."""
+        n_rows = max(train.n_rows, 1)
+        if train.data is None:
+            mean_square = float(train.indptr[-1] - train.indptr[0]) / n_rows
+        else:
+            values = train.data.astype(np.float64)
+            mean_square = float(np.dot(values, values)) / n_rows
+        return 1.0 / max(1.0, float(np.sqrt(mean_square)))
+
+    @classmethod
+    def state_shapes(cls, n_features, n_factors):
+        """{attribute: shape} of the state of a model of this size (() for a float)."""
+        shapes = {SUM_SQ_W0: (), SUM_SQ_W: (n_features,), SUM_SQ_V: (n_features, n_factors)}
+        if cls.uses_z:
+            shapes.update({Z_W0: (), Z_W: (n_features,)})
+        return shapes
+
+    @classmethod
+    def check_state(cls, model, fail):
+        """The state attributes of a loaded `model`, where it has any, are complete, of
+        the model's shapes and dtype, finite, with sums of squares >= 0; `fail(problem)`
+        makes the exception to raise."""
+        state = vars(model)
+        names = cls.state_attributes
+        present = [name for name in names if name in state]
+        if not present:
+            return
+        missing = [name for name in names if name not in state]
+        if missing:
+            raise fail(f"the {cls.name} state is incomplete: it has {', '.join(present)} but "
+                       f"not {', '.join(missing)}")
+        V = state.get("V_")
+        if not isinstance(V, np.ndarray) or V.ndim != 2:
+            return  # the model check reports that
+        for name, shape in cls.state_shapes(*V.shape).items():
+            value = state[name]
+            if shape == ():
+                if isinstance(value, np.ndarray) and value.ndim == 0:
+                    value = value.item()
+                if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
+                    raise fail(f"{cls.name} state {name} must be a number, got {value!r}")
+                value = np.asarray(float(value))
+            elif (not isinstance(value, np.ndarray) or value.shape != shape
+                  or value.dtype != V.dtype):
+                raise fail(f"{cls.name} state {name} must be a {V.dtype} array of shape "
+                           f"{shape}, got {getattr(value, 'dtype', type(value).__name__)} "
+                           f"of shape {getattr(value, 'shape', None)}")
+            if not np.isfinite(value).all():
+                raise fail(f"{cls.name} state {name} holds NaN or infinite values")
+            if name.startswith("sum_sq") and (value < 0).any():
+                raise fail(f"{cls.name} state {name} (sums of squared gradients) holds "
+                           "negative values")
+
+    def start(self, params, train, continuing, target_attrs):
+        super().start(params, train, continuing, target_attrs)
+        n_features, k = params.V.shape
+        dtype = params.V.dtype
+        est = self.estimator
+        state = vars(est)
+        # the model's own state when it goes on training (copies: a failed fit leaves the
+        # estimator as it was); zeros for a new model or one another solver trained
+        resume = continuing and all(name in state for name in self.state_attributes)
+        self.w0_state = np.zeros(2)
+        self.sum_sq_w = np.zeros(n_features, dtype=dtype)
+        self.sum_sq_V = np.zeros((n_features, k), dtype=dtype)
+        self.z_w = np.zeros(n_features, dtype=dtype) if self.uses_z else None
+        if resume:
+            self.w0_state[0] = float(state[SUM_SQ_W0])
+            self.sum_sq_w[:] = state[SUM_SQ_W]
+            self.sum_sq_V[:] = state[SUM_SQ_V]
+            if self.uses_z:
+                self.w0_state[1] = float(state[Z_W0])
+                self.z_w[:] = state[Z_W]
+        else:
+            self.initial_state(params)
+
+    def initial_state(self, params):
+        """Sets the state of a start from params without state (all zeros by default)."""
+
+    def step_options(self):
+        """The kernel's rule options besides the state (FTRL: beta and L1)."""
+        return {}
+
+    def epoch(self, params, train, t, seed):
+        est = self.estimator
+        lr = self.learning_rate_at(t)
+        self.last_learning_rate = lr
+        params.w0, stats = _core.sgd_epoch(
+            params.w0, params.w, params.V, train.indptr, train.indices, train.data, train.y,
+            train.sample_weight, loss=self.loss_name, learning_rate=lr,
+            reg_bias=float(est.reg_bias), reg_linear=float(est.reg_linear),
+            reg_factors=float(est.reg_factors), clip_min=self.clip_min,
+            clip_max=self.clip_max, n_threads=self.n_threads, parallel_mode=est.parallel,
+            seed=seed, block_rows=train.block_rows, rule=self.rule,
+            state=(self.w0_state, self.sum_sq_w, self.z_w, self.sum_sq_V),
+            **self.step_options())
+        return {
+            "train_loss": stats["loss_sum"] / max(stats["weight_sum"], 1e-300),
+            "learning_rate": lr,
+            "n_threads": stats["n_threads"],
+            "parallel_mode": stats["parallel_mode"],
+        }
+
+    def fitted_state(self, t):
+        state = {SUM_SQ_W0: float(self.w0_state[0]), SUM_SQ_W: self.sum_sq_w.copy(),
+                 SUM_SQ_V: self.sum_sq_V.copy()}
+        if self.uses_z:
+            state.update({Z_W0: float(self.w0_state[1]), Z_W: self.z_w.copy()})
+        return state

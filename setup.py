@@ -102,7 +102,10 @@ def native_flags():
 
 omp_compile, omp_link = openmp_flags()
 extra = shlex.split(os.environ.get("RAPIDFM_CFLAGS", ""))
-optimise = ["/O2"] if sys.platform == "win32" else ["-O3"]
+# -fno-math-errno: sqrt never needs to set errno here (its arguments are >= 0), and
+# without the flag GCC keeps every sqrt scalar (a call for the errno case), which made
+# the AdaGrad / FTRL epochs 5x slower than SGD's instead of a little
+optimise = ["/O2"] if sys.platform == "win32" else ["-O3", "-fno-math-errno"]
 common = optimise + native_flags() + omp_compile + extra
 strict = [] if sys.platform == "win32" else ["-std=c99", "-Wall", "-Wextra"]
 

@@ -18,6 +18,12 @@ Contenders (each is skipped, with the reason, when unavailable):
   rapidfm-1t, rapidfm-Nt  FMRegressor / FMClassifier, 1 thread and all cores; float32.
                           s/epoch: history_[i]["seconds"] (the kernel call); the JSON's
                           fit_wall_seconds adds input validation and initialisation.
+  rapidfm-adagrad-1t/-Nt  solver="adagrad" (and rapidfm-ftrl-*: solver="ftrl"): the data
+                          set's k, epochs, L2 and init, each solver's own default learning
+                          rate (0.04). rapidfm-ftrl-l1-1t adds reg_linear_l1 (FTRL_L1) and
+                          reports the fraction of exactly-zero w (w_zero_fraction).
+  rapidfm-defaults-1t/-Nt FMRegressor() / FMClassifier() with every parameter at its
+                          default (only n_jobs and random_state set).
   numpy-loop              the textbook per-sample SGD in NumPy: for each row, fancy-index
                           the row's w and V, numpy dot products for the prediction, and
                           the same update as rapidfm (float64, same init, same clipping).
@@ -140,8 +146,11 @@ DATASETS = {
 # LIBFM_BIN (bench/README.md, 2026-11-21, 2 vCPU Xeon; not measured here). Quoted for the
 # planted set only when libFM did not run, and labelled as not measured in this run.
 LIBFM_SGD_CITED_NS = 70.4
-CONTENDERS = ["rapidfm", "numpy", "torch", "libfm", "libffm", "xlearn-cli", "xlearn", "fastfm",
-              "rapidfm-mcmc", "rapidfm-als", "libfm-mcmc", "libfm-als", "myfm"]
+CONTENDERS = ["rapidfm", "rapidfm-adagrad", "rapidfm-ftrl", "rapidfm-ftrl-l1",
+              "rapidfm-defaults", "numpy", "torch", "libfm", "libffm", "xlearn-cli", "xlearn",
+              "fastfm", "rapidfm-mcmc", "rapidfm-als", "libfm-mcmc", "libfm-als", "myfm"]
+# rapidfm-ftrl-l1: the L1 strength on w (reg_linear_l1) per data set
+FTRL_L1 = {"planted": 3.0, "movielens": 1.0, "a9a": 1.0}
 
 
 def data_dir():
@@ -294,7 +303,11 @@ def skipped(name, reason, threads=None):
 
 
 # -- contenders --------------------------------------------------------------------------------
-def run_rapidfm(data, cfg, threads, seed, rows=None, label=None):
+def run_rapidfm(data, cfg, threads, seed, rows=None, label=None, solver="sgd", params=None):
+    """rapidfm with `solver`: the data set's k, epochs, regularisation and init, and for
+    SGD its learning rate; the adaptive solvers take their own default learning rate
+    (their step is not comparable with SGD's); params overrides any of these
+    (params="defaults": the estimator's defaults, only threads and seed set)."""
     X, y = data.X_train, data.y_train
     if rows is not None:
         X, y = X[rows], y[rows]
@@ -311,15 +324,23 @@ def run_rapidfm(data, cfg, threads, seed, rows=None, label=None):
                       metric(data.task, data.y_test, raw, y_range=y_range)])
         eval_time[0] += time.perf_counter() - t0
 
-    model = cls(solver="sgd", n_factors=cfg["k"], n_epochs=cfg["epochs"], learning_rate=cfg["lr"],
-                reg_bias=cfg["reg"][0], reg_linear=cfg["reg"][1], reg_factors=cfg["reg"][2],
-                init_std=cfg["init_std"], n_jobs=threads, random_state=seed,
-                dtype=np.float32, callbacks=[evaluate])
+    if params == "defaults":
+        kw = {}
+    else:
+        kw = dict(solver=solver, n_factors=cfg["k"], n_epochs=cfg["epochs"],
+                  learning_rate=cfg["lr"] if solver == "sgd" else None,
+                  reg_bias=cfg["reg"][0], reg_linear=cfg["reg"][1], reg_factors=cfg["reg"][2],
+                  init_std=cfg["init_std"], dtype=np.float32)
+        kw.update(params or {})
+    model = cls(n_jobs=threads, random_state=seed, callbacks=[evaluate], **kw)
     t0 = time.perf_counter()
     model.fit(X, y)
     wall = time.perf_counter() - t0 - eval_time[0]
     secs = [h["seconds"] for h in model.history_]
     name = label or f"rapidfm-{threads}t"
+    extra = {}
+    if model.solver == "ftrl":
+        extra["w_zero_fraction"] = float(np.mean(model.w_ == 0))
     if rows is not None:  # the plot's time axis: what full epochs would have cost
         scale = data.X_train.shape[0] / X.shape[0]
         curve = [[t * scale, m] for t, m in curve]
@@ -327,6 +348,8 @@ def run_rapidfm(data, cfg, threads, seed, rows=None, label=None):
                   **epoch_timing(secs), epoch_nnz=X.nnz, fit_wall_seconds=wall,
                   test_metric=curve[-1][1], curve=curve,
                   mode=model.history_[-1]["parallel_mode"], subsample=rows is not None,
+                  solver=model.solver, learning_rate=model.history_[-1]["learning_rate"],
+                  **extra,
                   note=("trained on the same subsample as numpy-loop; s/epoch measured on "
                         "it (the plot scales its time to the full set)" if rows is not None
                         else "float32; s/epoch = kernel time per epoch (history_)"))
@@ -850,8 +873,10 @@ def run_dataset(data, cfg, args, cores, workdir):
 
     def log(r):
         if r["status"] == "ok":
-            print(f"  {r['contender']:<16} {r['seconds_per_epoch']:10.4f} s/epoch  "
-                  f"test {metric_name(data.task)} {r['test_metric']:.4f}", flush=True)
+            zeros = (f"  w zeros {r['w_zero_fraction']:.1%}" if "w_zero_fraction" in r
+                     else "")
+            print(f"  {r['contender']:<20} {r['seconds_per_epoch']:10.4f} s/epoch  "
+                  f"test {metric_name(data.task)} {r['test_metric']:.4f}{zeros}", flush=True)
         else:
             print(f"  {r['contender']:<16} {r['reason']}", flush=True)
         runs.append(r)
@@ -869,6 +894,18 @@ def run_dataset(data, cfg, args, cores, workdir):
     if "rapidfm" in wanted:
         for t in thread_counts:
             log(run_rapidfm(data, cfg, t, args.seed))
+    for solver in ("adagrad", "ftrl"):
+        if f"rapidfm-{solver}" in wanted:
+            for t in thread_counts:
+                log(run_rapidfm(data, cfg, t, args.seed, solver=solver,
+                                label=f"rapidfm-{solver}-{t}t"))
+    if "rapidfm-ftrl-l1" in wanted:
+        log(run_rapidfm(data, cfg, 1, args.seed, solver="ftrl", label="rapidfm-ftrl-l1-1t",
+                        params={"reg_linear_l1": FTRL_L1.get(data.name, 1.0)}))
+    if "rapidfm-defaults" in wanted:
+        for t in thread_counts:
+            log(run_rapidfm(data, cfg, t, args.seed, params="defaults",
+                            label=f"rapidfm-defaults-{t}t"))
     if "numpy" in wanted:
         r, rows = run_numpy(data, cfg, args.seed, args.numpy_rows)
         log(r)

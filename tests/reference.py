@@ -14,6 +14,7 @@ import numpy as np
 # These reach 0.9234-0.9267 over random_state 0..4, on 1 or 2 threads:
 # python tools/readme_figures.py prints them.)
 ML100K_SETTINGS = dict(
+    solver="sgd",
     n_factors=8,
     n_epochs=40,
     learning_rate=0.05,
@@ -32,6 +33,7 @@ ML100K_MAX_RMSE = 0.93
 # epoch 30); more factors with a smaller init_std and lighter reg_factors reach
 # 0.9213-0.9232 over random_state 0..4 on 1 or 2 threads (tools/readme_figures.py).
 ML100K_EARLY_STOPPING_SETTINGS = dict(
+    solver="sgd",
     n_factors=64,
     n_epochs=100,
     learning_rate=0.05,

@@ -507,7 +507,7 @@ def test_bad_lifecycle_parameters(cls, name, value, exc):
 def test_movielens_early_stopping(ml100k):
     """The issue's bar: early stopping on a validation split of u1.base."""
     X_tr, y_tr, X_te, y_te = ml100k
-    model = FMRegressor(solver="sgd", **ML100K_EARLY_STOPPING_SETTINGS, n_jobs=1).fit(X_tr, y_tr)
+    model = FMRegressor(**ML100K_EARLY_STOPPING_SETTINGS, n_jobs=1).fit(X_tr, y_tr)
     error = rmse(model.predict(X_te), y_te)
     assert error <= ML100K_EARLY_STOPPING_MAX_RMSE, (
         f"u1.test RMSE {error:.4f} with {ML100K_EARLY_STOPPING_SETTINGS}")

@@ -44,9 +44,9 @@ def test_u1_test_rmse(ml100k):
 @pytest.mark.parametrize("parallel", ["auto", "hogwild", "replicas"])
 def test_two_threads_as_accurate_as_one(ml100k, parallel):
     X_tr, y_tr, X_te, y_te = ml100k
-    r1 = rmse(FMRegressor(solver="sgd", **ML100K_SETTINGS, n_jobs=1, parallel=parallel)
+    r1 = rmse(FMRegressor(**ML100K_SETTINGS, n_jobs=1, parallel=parallel)
               .fit(X_tr, y_tr).predict(X_te), y_te)
-    two = FMRegressor(solver="sgd", **ML100K_SETTINGS, n_jobs=2, parallel=parallel).fit(X_tr, y_tr)
+    two = FMRegressor(**ML100K_SETTINGS, n_jobs=2, parallel=parallel).fit(X_tr, y_tr)
     r2 = rmse(two.predict(X_te), y_te)
     assert two.history_[-1]["n_threads"] == 2
     # the bar: 2 threads reach the 1-thread test metric within 1%

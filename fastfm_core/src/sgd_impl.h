@@ -100,6 +100,17 @@ static FM_INLINE void FM_NAME(fm_prefetch_params)(const FM_NAME(fm_sgd_ctx) *c,
         for (size_t off = 0; off < bytes; off += 64)
             FM_PREFETCH_WRITE(v + off);
         FM_PREFETCH_WRITE(v + bytes - 1); /* the row may straddle one more line */
+        if (wk->adapt.sum_sq_V) {
+            /* the adaptive rules read and write the state beside each parameter: as
+             * large as w and V, and as scattered */
+            const char *sv = (const char *)(wk->adapt.sum_sq_V + j * k);
+            FM_PREFETCH_WRITE(wk->adapt.sum_sq_w + j);
+            if (wk->adapt.z_w)
+                FM_PREFETCH_WRITE(wk->adapt.z_w + j);
+            for (size_t off = 0; off < bytes; off += 64)
+                FM_PREFETCH_WRITE(sv + off);
+            FM_PREFETCH_WRITE(sv + bytes - 1);
+        }
     }
 }
 
@@ -831,7 +842,9 @@ static int FM_NAME(fm_sgd_epoch_impl)(fm_model *m, const fm_csr *X, const double
     c.y = y;
     c.sample_weight = sample_weight;
     fm_visit_order_init(&c.order, (uint64_t)n_rows, (uint64_t)prm->schedule.block_rows, prm->schedule.seed);
-    c.prefetch_params = m->n_features * (int64_t)(m->n_factors + 1) * (int64_t)sizeof(REAL) >
+    /* the adaptive rules keep as much state again beside the parameters */
+    c.prefetch_params = m->n_features * (int64_t)(m->n_factors + 1) * (int64_t)sizeof(REAL) *
+                            (prm->sgd.rule == FM_RULE_SGD ? 1 : 2) >
                         FM_PREFETCH_MIN_BYTES;
     c.loss = prm->objective.loss;
     c.lr = prm->sgd.learning_rate;

@@ -11,7 +11,6 @@ parameters under replicas and hybrid.
 
 import numpy as np
 
-from rapidfm import _core
 from rapidfm.solvers.sgd import SGDSolver
 
 # the fitted attributes of the state, by the kernel's state slot
@@ -116,25 +115,9 @@ class AdaptiveSolver(SGDSolver):
         """The kernel's rule options besides the state (FTRL: beta and L1)."""
         return {}
 
-    def epoch(self, params, train, t, seed):
-        est = self.estimator
-        lr = self.learning_rate_at(t)
-        self.last_learning_rate = lr
-        params.w0, stats = _core.sgd_epoch(
-            params.w0, params.w, params.V, train.indptr, train.indices, train.data, train.y,
-            train.sample_weight, loss=self.loss_name, learning_rate=lr,
-            reg_bias=float(est.reg_bias), reg_linear=float(est.reg_linear),
-            reg_factors=float(est.reg_factors), clip_min=self.clip_min,
-            clip_max=self.clip_max, n_threads=self.n_threads, parallel_mode=est.parallel,
-            seed=seed, block_rows=train.block_rows, rule=self.rule,
-            state=(self.w0_state, self.sum_sq_w, self.z_w, self.sum_sq_V),
-            **self.step_options())
-        return {
-            "train_loss": stats["loss_sum"] / max(stats["weight_sum"], 1e-300),
-            "learning_rate": lr,
-            "n_threads": stats["n_threads"],
-            "parallel_mode": stats["parallel_mode"],
-        }
+    def kernel_options(self):
+        return dict(rule=self.rule, state=(self.w0_state, self.sum_sq_w, self.z_w,
+                                           self.sum_sq_V), **self.step_options())
 
     def fitted_state(self, t):
         state = {SUM_SQ_W0: float(self.w0_state[0]), SUM_SQ_W: self.sum_sq_w.copy(),

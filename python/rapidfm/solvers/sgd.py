@@ -121,6 +121,11 @@ class SGDSolver(Solver):
             return self.eta0 / (1.0 + epoch) ** est.power_t
         return self.eta0
 
+    def kernel_options(self):
+        """Further arguments of _core.sgd_epoch: the step rule and its state (none for
+        plain SGD)."""
+        return {}
+
     def epoch(self, params, train, t, seed):
         est = self.estimator
         lr = self.learning_rate_at(t)
@@ -131,7 +136,7 @@ class SGDSolver(Solver):
             reg_bias=float(est.reg_bias), reg_linear=float(est.reg_linear),
             reg_factors=float(est.reg_factors), clip_min=self.clip_min,
             clip_max=self.clip_max, n_threads=self.n_threads, parallel_mode=est.parallel,
-            seed=seed, block_rows=train.block_rows)
+            seed=seed, block_rows=train.block_rows, **self.kernel_options())
         return {
             "train_loss": stats["loss_sum"] / max(stats["weight_sum"], 1e-300),
             "learning_rate": lr,

@@ -212,11 +212,14 @@ def test_parallel_modes_add_up_the_squared_gradients(rule, mode):
         # w0 merges as under replicas; the features hybrid does not copy are shared
         # hogwild-style: the threads add to their sums without locks, as to the
         # parameters, and two additions at the same moment (or a thread descheduled
-        # between its read and its write) keep one: a sum may miss terms, never gain
-        assert got[3]["w0_sq"] == pytest.approx(np.sum(g ** 2), rel=1e-6)
+        # between its read and its write) keep one: a sum may miss terms, never gain.
+        # (Under FTRL a lost update of a shared z also moves that weight a little, and
+        # so the later rows' gradients: w0's sum to 1e-4.)
+        assert got[3]["w0_sq"] == pytest.approx(np.sum(g ** 2), rel=1e-4)
         for got_sum, want_sum in ((got[3]["w_sq"], want_w_sq), (got[3]["V_sq"], gV)):
-            assert np.all(got_sum <= want_sum * (1 + 1e-6) + 1e-9)
-            assert got_sum.sum() >= 0.95 * want_sum.sum()
+            if rule == "adagrad":  # FTRL's moved weights may raise later gradients
+                assert np.all(got_sum <= want_sum * (1 + 1e-6) + 1e-9)
+            assert 0.95 * want_sum.sum() <= got_sum.sum() <= 1.01 * want_sum.sum()
     else:
         # hogwild: every sum is shared. Lost additions on the hot features are frequent
         # with two threads on one model (more so on a busy machine, where a thread

@@ -272,6 +272,76 @@ int fm_sgd_epoch(fm_model *model, const fm_csr *X, const double *y,
                  const double *sample_weight, const fm_sgd_params *params,
                  fm_sgd_state *state, fm_epoch_stats *stats);
 
+/* ---- SGDA: SGD with adaptive regularization (Rendle, WSDM 2012; libFM's -method sgda) ----
+ *
+ * Per training row x (target y, weight s) an SGD step on theta = (w0, w, V) with the
+ * current L2 strengths, each feature's loss gradient kept in the state:
+ *   m = s dl/dp(p(x), y)   (squared: l = (p - y)^2, dl/dp = 2 (p - y), p clipped to
+ *                           [clip_min, clip_max]; logistic: l = log(1 + exp(-y p)))
+ *   w0   -= eta (m + 2 reg_bias w0)
+ *   g_j   = m x_j,                    w_j  -= eta (g_j  + 2 lambda_w[G(j)] w_j)
+ *   g_jf  = m x_j (q_f - v_jf x_j),   v_jf -= eta (g_jf + 2 lambda_v[G(j), f] v_jf)
+ * then (when lambda_steps) a step on the lambdas with the next validation row x'
+ * (target y', weight s'), through the look-ahead parameters of the gradients kept:
+ *   w'_j = w_j - eta (g_j + 2 lambda_w[G(j)] w_j),  v'_jf likewise,
+ *   m' = s' dl/dp(p'(x'), y') with p' the prediction of (w0, w', V') (clipped),
+ *   lambda_w[c]    = max(0, lambda_w[c]    - eta m' (-2 eta sum_{j in c} x'_j w_j))
+ *   lambda_v[c, f] = max(0, lambda_v[c, f] - eta m' (-2 eta (q'_f sum_{j in c} x'_j v_jf
+ *                                                    - sum_{j in c} x'_j^2 v_jf v'_jf)))
+ * where q'_f = sum_j x'_j v'_jf and c runs over the groups of x'. The validation rows
+ * are taken one per training row, cycling, from the first again at every epoch
+ * (libFM's fm_learn_sgd_element_adapt_reg.h). One thread: the lambdas are shared by
+ * every row, and libFM's SGDA is serial. */
+typedef struct {
+    int loss;                   /* FM_LOSS_SQUARED or FM_LOSS_LOGISTIC */
+    double learning_rate;       /* eta, for theta and the lambdas (> 0) */
+    double reg_bias;            /* fixed L2 strength on w0, not learned (libFM: 0) */
+    double clip_min, clip_max;  /* squared loss: the range predictions are clipped to */
+    int32_t n_groups;           /* >= 1 */
+    const int32_t *feature_group; /* n_features group ids in [0, n_groups) */
+    int lambda_steps;           /* 1: a lambda step after every theta step; 0: none
+                                   (libFM's first epoch, before any gradient is kept) */
+    int shuffle;                /* 1: training rows in the random order of seed (as
+                                   fm_sgd_epoch with block_rows 0), validation rows in a
+                                   random order of their own; 0: both in stored order */
+    uint64_t seed;
+} fm_sgda_params;
+
+/* SGDA's training state in caller-owned buffers, kept from epoch to epoch (zeros at
+ * the start of a model; all of it is updated in place). */
+typedef struct {
+    double *reg_w;              /* n_groups: lambda_w, >= 0 */
+    double *reg_v;              /* n_groups x n_factors, row-major: lambda_v, >= 0 */
+    void *grad_w;               /* n_features, the model's real type: each g_j as last set */
+    void *grad_V;               /* n_features x n_factors: each g_jf as last set */
+} fm_sgda_state;
+
+typedef struct {
+    double loss_sum;            /* training rows: sum of s l, each before its update */
+    double weight_sum;          /* sum of s over the training rows */
+    int64_t n_rows;             /* training rows visited */
+    double val_loss_sum;        /* lambda steps: sum of s' l of the look-ahead predictions */
+    double val_weight_sum;
+    int64_t n_lambda_steps;
+} fm_sgda_stats;
+
+/* NULL when params fit the model, X and Xv (Xv: the validation rows, required with
+ * at least one row when params->lambda_steps; the same element types as X), else a
+ * static message naming the problem. */
+const char *fm_check_sgda_params(const fm_sgda_params *params, const fm_model *model,
+                                 const fm_csr *X, const fm_csr *Xv);
+
+/* One SGDA epoch over the rows of X (see above), in place on model and state. y and
+ * sample_weight (NULL: ones) hold X->n_rows doubles, yv and val_weight Xv->n_rows;
+ * for the logistic loss targets are -1 or +1. FM_ERR_PARAM for parameters that
+ * fm_check_sgda_params refuses or lambdas in the state that are not finite and >= 0;
+ * FM_ERR_DIVERGED when the loss or w0 became NaN or infinite. X and Xv must have
+ * passed fm_check_csr. */
+int fm_sgda_epoch(fm_model *model, const fm_csr *X, const double *y,
+                  const double *sample_weight, const fm_csr *Xv, const double *yv,
+                  const double *val_weight, const fm_sgda_params *params,
+                  fm_sgda_state *state, fm_sgda_stats *stats);
+
 /* out[i] = y(x_i) for every row of X, rows split across n_threads threads. */
 int fm_predict(const fm_model *model, const fm_csr *X, double *out, int n_threads);
 

@@ -485,8 +485,9 @@ def run_predict(args):
     classifier = isinstance(model, FMClassifier)
     if classifier:
         raw = model.decision_function(X)
-        # als / mcmc: a probit model, whose log-loss comes from the probabilities
-        probit = getattr(model, "solver", "sgd") != "sgd"
+        # als / mcmc: a probit model, whose log-loss comes from the probabilities (the
+        # fitted link, not the solver's name: adagrad and ftrl fit the logistic one)
+        probit = getattr(model, "loss_", "logistic") == "probit"
         p1 = (model.predict_proba(X)[:, 1] if not args.labels or (probit and args.metrics)
               else None)
         lines = (_label_text(model.classes_[(raw > 0).astype(int)]) if args.labels

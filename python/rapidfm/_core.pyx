@@ -222,6 +222,88 @@ def sgd_epoch(double w0, cnp.ndarray w, cnp.ndarray V,
     }
 
 
+def sgda_epoch(double w0, cnp.ndarray w, cnp.ndarray V,
+               cnp.ndarray indptr, cnp.ndarray indices, data,
+               cnp.ndarray y, sample_weight, val_indptr, val_indices, val_data, val_y,
+               val_weight, *, cnp.ndarray groups, cnp.ndarray reg_w, cnp.ndarray reg_v,
+               cnp.ndarray grad_w, cnp.ndarray grad_V, str loss, double learning_rate,
+               double clip_min, double clip_max, double reg_bias=0.0,
+               bint lambda_steps=True, bint shuffle=True, uint64_t seed=0):
+    """One SGDA epoch (fastfm.h: fm_sgda_epoch), in place on w, V and the state: the
+    lambdas reg_w (float64, n_groups) and reg_v (float64, n_groups x k) and the kept
+    gradients grad_w, grad_V (the model's dtype, shaped like w and V). groups: int32
+    group id per feature. The val_* arrays are the validation rows (None with
+    lambda_steps=False). One thread; the GIL is released for the epoch. Returns
+    (w0, stats dict)."""
+    cdef fm_model m = _model(w0, w, V)
+    cdef fm_csr X = _csr(indptr, indices, data, w.size, m.real_type)
+    cdef fm_csr Xv
+    cdef fm_csr *xv_ptr = NULL
+    cdef fm_sgda_params p
+    cdef fm_sgda_state st
+    cdef fm_sgda_stats stats
+    cdef const double *sw = NULL
+    cdef const double *yv = NULL
+    cdef const double *vw = NULL
+    cdef cnp.ndarray arr
+    cdef const char *problem
+    cdef int status
+    cdef Py_ssize_t n_groups = reg_w.size
+    _require(y, "y", np.float64, X.n_rows)
+    if sample_weight is not None:
+        arr = sample_weight
+        _require(arr, "sample_weight", np.float64, X.n_rows)
+        sw = <const double *>cnp.PyArray_DATA(arr)
+    if val_indptr is not None:
+        Xv = _csr(val_indptr, val_indices, val_data, w.size, m.real_type)
+        xv_ptr = &Xv
+        arr = val_y
+        _require(arr, "val_y", np.float64, Xv.n_rows)
+        yv = <const double *>cnp.PyArray_DATA(arr)
+        if val_weight is not None:
+            arr = val_weight
+            _require(arr, "val_weight", np.float64, Xv.n_rows)
+            vw = <const double *>cnp.PyArray_DATA(arr)
+    _require(groups, "groups", np.int32, w.size)
+    _require(reg_w, "reg_w", np.float64, -1)
+    _require(reg_v, "reg_v", np.float64, n_groups * V.shape[1])
+    _require(grad_w, "grad_w", w.dtype, w.size)
+    _require(grad_V, "grad_V", w.dtype, V.size)
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
+    p.loss = LOSSES[loss]
+    p.learning_rate = learning_rate
+    p.reg_bias = reg_bias
+    p.clip_min = clip_min
+    p.clip_max = clip_max
+    p.n_groups = <int32_t>n_groups if n_groups < 2**31 else -1
+    p.feature_group = <const int32_t *>cnp.PyArray_DATA(groups)
+    p.lambda_steps = lambda_steps
+    p.shuffle = shuffle
+    p.seed = seed
+    st.reg_w = <double *>cnp.PyArray_DATA(reg_w)
+    st.reg_v = <double *>cnp.PyArray_DATA(reg_v)
+    st.grad_w = cnp.PyArray_DATA(grad_w)
+    st.grad_V = cnp.PyArray_DATA(grad_V)
+    problem = fm_check_sgda_params(&p, &m, &X, xv_ptr)
+    if problem != NULL:
+        raise ValueError(problem.decode())
+    with nogil:
+        status = fm_sgda_epoch(&m, &X, <const double *>cnp.PyArray_DATA(y), sw, xv_ptr, yv, vw,
+                               &p, &st, &stats)
+    if status == FM_ERR_PARAM:
+        raise ValueError("the lambdas reg_w and reg_v must be finite and >= 0")
+    _raise_status(status)
+    return m.w0, {
+        "loss_sum": stats.loss_sum,
+        "weight_sum": stats.weight_sum,
+        "n_rows": stats.n_rows,
+        "val_loss_sum": stats.val_loss_sum,
+        "val_weight_sum": stats.val_weight_sum,
+        "n_lambda_steps": stats.n_lambda_steps,
+    }
+
+
 def predict(double w0, cnp.ndarray w, cnp.ndarray V,
             cnp.ndarray indptr, cnp.ndarray indices, data, int n_threads):
     """y(x) for every row, as float64 (data=None: all values 1); the GIL is

@@ -139,6 +139,32 @@ cdef extern from "fastfm.h" nogil:
         double weight_sum
         int n_threads
 
+    ctypedef struct fm_sgda_params:
+        int loss
+        double learning_rate
+        double reg_bias
+        double clip_min
+        double clip_max
+        int32_t n_groups
+        const int32_t *feature_group
+        int lambda_steps
+        int shuffle
+        uint64_t seed
+
+    ctypedef struct fm_sgda_state:
+        double *reg_w
+        double *reg_v
+        void *grad_w
+        void *grad_V
+
+    ctypedef struct fm_sgda_stats:
+        double loss_sum
+        double weight_sum
+        int64_t n_rows
+        double val_loss_sum
+        double val_weight_sum
+        int64_t n_lambda_steps
+
     const char *fm_check_cd_params(const fm_cd_params *params, const fm_model *model,
                                    const fm_csr *X, const fm_csc *Xt)
     int fm_cd_sweep(fm_model *model, const fm_csr *X, const fm_csc *Xt, const double *y,
@@ -157,6 +183,12 @@ cdef extern from "fastfm.h" nogil:
     int fm_sgd_epoch(fm_model *model, const fm_csr *X, const double *y,
                      const double *sample_weight, const fm_sgd_params *params,
                      fm_sgd_state *state, fm_epoch_stats *stats)
+    const char *fm_check_sgda_params(const fm_sgda_params *params, const fm_model *model,
+                                     const fm_csr *X, const fm_csr *Xv)
+    int fm_sgda_epoch(fm_model *model, const fm_csr *X, const double *y,
+                      const double *sample_weight, const fm_csr *Xv, const double *yv,
+                      const double *val_weight, const fm_sgda_params *params,
+                      fm_sgda_state *state, fm_sgda_stats *stats)
     int fm_predict(const fm_model *model, const fm_csr *X, double *out, int n_threads)
     int fm_csr_gather_rows(const fm_csr *X, const int64_t *rows, int64_t n_out,
                            const int64_t *out_indptr, void *out_indices, void *out_data,

@@ -4,38 +4,46 @@ A libFM user replaces ``libFM`` with ``rapidfm libfm`` and keeps the flags, the
 data files and the output files. What was checked against libFM 1.4.4's source
 (srendle/libfm at 30b9c79: ``src/libfm/libfm.cpp``, ``src/util/cmdline.h``,
 ``src/libfm/src/fm_learn.h``, ``fm_learn_sgd.h``, ``fm_learn_sgd_element.h``,
-``fm_learn_mcmc.h``, ``fm_learn_mcmc_simultaneous.h``, ``src/util/rlog.h``,
-``src/util/matrix.h``, ``src/libfm/src/Data.h``) and against the outputs of the real
-program (``shared/reference/libfm-1.4.4``):
+``fm_learn_sgd_element_adapt_reg.h``, ``fm_learn_mcmc.h``, ``fm_learn_mcmc_simultaneous.h``,
+``src/util/rlog.h``, ``src/util/matrix.h``, ``src/libfm/src/Data.h``) and against the
+outputs of the real program (``shared/reference/libfm-1.4.4``):
 
 - Flags are ``-name value`` (``--name`` too); a flag given twice is an error. The
   defaults are libFM's: ``-method mcmc``, ``-dim 1,1,8``, ``-init_stdev 0.1``,
   ``-iter 100``, ``-learn_rate 0.1``, ``-regular`` empty (all 0).
 - ``-method mcmc`` (Bayesian FM, Gibbs sampling with hyperpriors), ``als``
-  (coordinate descent: libFM runs it as its MCMC code without sampling) and ``sgd``.
-- Data: libFM text files, numbered from 0; the model has
-  max(#features of train, test) features (libFM's num_all_attribute; with
-  ``-load_model`` also at least the model file's).
+  (coordinate descent: libFM runs it as its MCMC code without sampling), ``sgd`` and
+  ``sgda`` (SGD with adaptive regularization, Rendle WSDM 2012: it learns the L2
+  strengths on the rows of ``-validation FILE``, which it requires).
+- Data: libFM text files, numbered from 0; the model has max(#features of train,
+  test, SGDA's validation) features (libFM's num_all_attribute; with ``-load_model``
+  also at least the model file's).
 - ``-meta FILE``: one group id (an integer >= 0) per feature, whitespace-separated
   (libFM writes one per line); libFM reads exactly num_all_attribute ids and ignores
-  the rest of the file; G = the largest id + 1. ALS and MCMC use the groups
-  (rapidfm's ``feature_groups``): MCMC draws one prior mean / precision for w and
-  one per factor for V per group, ALS takes per-group L2 strengths from
-  ``-regular``. SGD ignores the file, as libFM does.
+  the rest of the file; G = the largest id + 1. ALS, MCMC and SGDA use the
+  groups (rapidfm's ``feature_groups``): MCMC draws one prior mean / precision for w
+  and one per factor for V per group, ALS takes per-group L2 strengths from
+  ``-regular``, SGDA learns one strength for w and one per factor for V per group.
+  SGD ignores the file, as libFM does.
 - ``-regular``: nothing (all 0), one value (r0 = r1 = r2), three values r0,r1,r2, or
   (ALS and MCMC) 1+2G values: r0, then G values for w (one per group), then G for V
-  (libfm.cpp's order). SGD takes 0, 1 or 3 values. r0 is the L2 strength of w0 (ALS,
-  SGD) or the prior precision of w0 (MCMC). For MCMC r0 is the only value used:
-  libFM initialises the priors of w and V with r1/r2, but draws them from their
-  hyperpriors before the first use, so they never matter.
+  (libfm.cpp's order). SGD and SGDA take 0, 1 or 3 values; SGDA ignores them, as
+  libFM does (its strengths start at 0 and are learned; w0 has none). r0 is the L2
+  strength of w0 (ALS, SGD) or the prior precision of w0 (MCMC). For MCMC r0 is the
+  only value used: libFM initialises the priors of w and V with r1/r2, but draws them
+  from their hyperpriors before the first use, so they never matter.
 - ``-task c``: a target <= 0 is the negative class (-1), anything else +1, in
-  train and test alike (libfm.cpp). ALS and MCMC fit libFM's probit model.
+  train, test and validation alike (libfm.cpp). ALS and MCMC fit libFM's probit model.
 - ``-task r``: predictions are clipped to [min, max] of the training targets, in
   SGD updates, in every reported RMSE and in ``-out``.
 - Console: per iteration ``#Iter=%3d\\tTrain=<m>\\tTest=<m>``, numbers in C++'s
   default stream format (6 significant digits, like %g). SGD: <m> is the RMSE
   (regression) or the accuracy (classification) of the whole train and test set
-  with the current model, and at the end ``Final\\tTrain=..\\tTest=..``. ALS and
+  with the current model, and at the end ``Final\\tTrain=..\\tTest=..``; SGDA prints
+  the same lines, after ``Training using self-adaptive-regularization SGD.`` and
+  ``Using <n> rows for training model parameters and <m> for training shrinkage.``
+  (libFM's own lines; like SGD it leaves out libFM's advice to shuffle the files), and
+  like libFM it ends with the last iteration's model. ALS and
   MCMC (fm_learn_mcmc_simultaneous): Train is the metric of the current parameters
   on the training set, Test the metric of the average of the test predictions of
   all iterations so far (for ALS too), classification adds ``\\tTest(ll)=<l>``: the
@@ -51,7 +59,11 @@ program (``shared/reference/libfm-1.4.4``):
 - ``-rlog``: tab-separated, a header line and one row per iteration, in libFM's
   columns for the method. SGD: ``rmse mae time_pred time_learn time_learn2
   time_learn4 rmse_train`` (regression) or ``accuracy time_pred time_learn
-  time_learn2 time_learn4 rmse_train`` (classification): the test values (libFM
+  time_learn2 time_learn4 rmse_train`` (classification); SGDA adds ``rmse_val wmean
+  wvar``, ``vmean<f> vvar<f>`` for each factor f and, for each group g, ``regw[g]``
+  and ``regv[g,f]`` for each f: the validation metric, libFM's mean columns (which it
+  writes as 0), the variances of w and of each factor of V over all features and the
+  learned strengths after the iteration. rmse/mae/accuracy are the test values (libFM
   evaluates train, then test, and the test values overwrite the train ones);
   rmse_train holds the train RMSE, or the train accuracy for classification;
   time_learn2 and time_learn4 hold ``nan``. ALS and MCMC: ``rmse mae`` (or
@@ -82,6 +94,13 @@ Differences that remain:
   fresh random order each iteration (libFM goes through the file in order and asks
   for shuffled files) and starts the bias at the mean target (regression) or the
   base-rate log-odds (classification) instead of 0.
+- SGDA: the training rows and the validation rows each come in a fresh random order
+  every iteration (libFM: the files' order), one validation row per training row,
+  cycling, as libFM; the ``-rlog`` variances are those after the iteration (libFM
+  logs them from its last pass over the validation rows within it). SGDA is serial
+  (``-threads`` parallelises the evaluation only). With ``-load_model`` training
+  continues from the loaded parameters (libFM sets the loaded w to 0 first), with
+  strengths from 0.
 - ALS / MCMC start from w = 0 (libFM also draws w from N(0, init_stdev)), and
   rapidfm's probit MCMC keeps the noise precision at 1 where libFM samples it
   (see the estimators' documentation).
@@ -97,11 +116,12 @@ Differences that remain:
   ``rapidfm predict`` on the test file gives the ``-out`` values. ``-load_model``
   with ``-method mcmc`` is refused (exit code 2) - libFM exits without training too.
 - Not supported, each refused with exit code 2 and a message that names it:
-  ``-method sgda``, ``-dim`` with k0 = 0 or k1 = 0 (rapidfm always trains the bias and
+  ``-dim`` with k0 = 0 or k1 = 0 (rapidfm always trains the bias and
   the linear weights), per-layer learning rates (``-learn_rate a,b,c``),
   ``-relation``, ``-cache_size``, MCMC's internal flags, and ``-iter 0`` without
   ``-load_model`` (libFM would predict with its random initial model). Numbers are
-  parsed strictly (libFM's atoi/atof read ``-iter ten`` as 0), and a ``-regular``
+  parsed strictly (libFM's atoi/atof read ``-iter ten`` as 0), ``-method sgda``
+  without ``-validation`` is refused (libFM asserts), and a ``-regular``
   with another number of values is an error naming the counts allowed (libFM
   asserts).
 - libFM's exit code is 0 even when it fails; rapidfm's is 1 for a failure and 2 for
@@ -128,15 +148,16 @@ from rapidfm._cli_commands import (
     with_width,
 )
 
-METHODS = ("mcmc", "als", "sgd")
+METHODS = ("mcmc", "als", "sgd", "sgda")
 
 SUPPORTED = {
     "task": "r=regression, c=binary classification [MANDATORY]",
     "meta": "filename for meta information about data set: one group id per feature "
-            "line (ALS and MCMC; SGD ignores it, as libFM)",
+            "line (ALS, MCMC and SGDA; SGD ignores it, as libFM)",
     "train": "filename for training data [MANDATORY]",
     "test": "filename for test data [MANDATORY]",
-    "validation": "filename for validation data (only for SGDA, so ignored with a warning, "
+    "validation": "filename for validation data (only for SGDA, which learns its "
+                  "regularization on it; ignored with a warning by the other methods, "
                   "as libFM does)",
     "out": "filename for output: one prediction per test row (MCMC: the average over all "
            "iterations)",
@@ -148,8 +169,8 @@ SUPPORTED = {
                "for w, G for v; MCMC uses r0 only (the prior precision of w0); default=0",
     "init_stdev": "stdev for initialization of 2-way factors; default=0.1",
     "iter": "number of iterations; default=100",
-    "learn_rate": "learn_rate for SGD; default=0.1",
-    "method": "learning method (SGD, ALS, MCMC); default=MCMC (SGDA is not supported)",
+    "learn_rate": "learn_rate for SGD and SGDA; default=0.1",
+    "method": "learning method (SGD, SGDA, ALS, MCMC); default=MCMC",
     "verbosity": "how much infos to print; default=0",
     "rlog": "write measurements within iterations to a file; default=''",
     "seed": "integer value, default=None",
@@ -178,7 +199,8 @@ _VALUELESS = {"help"}
 _DIFFERENCES = (
     "Differences from libFM: random numbers differ (compare metrics, not numbers); "
     "several threads by default; SGD visits the rows in a new random order each "
-    "iteration and starts w0 at the mean target; ALS/MCMC start from w = 0; probit MCMC "
+    "iteration (SGDA: the validation rows too) and starts w0 at the mean target; "
+    "ALS/MCMC start from w = 0; probit MCMC "
     "(-task c) keeps the noise precision alpha at 1 where libFM samples it; -save_model "
     "with -method mcmc (libFM: exits without training) trains and writes rapidfm's "
     "model file with the samples; -load_model with MCMC is refused; exit codes 1 "
@@ -189,7 +211,7 @@ _DIFFERENCES = (
 def print_help(stream=None):
     stream = sys.stdout if stream is None else stream
     stream.write("usage: rapidfm libfm -task r|c -train FILE -test FILE [-method "
-                 "mcmc|als|sgd] [libFM flags]\n\nlibFM 1.4.4's command line on rapidfm's "
+                 "mcmc|als|sgd|sgda] [libFM flags]\n\nlibFM 1.4.4's command line on rapidfm's "
                  "solvers: same flags, data files,\nconsole lines, -out, -rlog and model "
                  "files.\n\n")
     for table in (SUPPORTED, EXTENSIONS):
@@ -197,7 +219,7 @@ def print_help(stream=None):
             lines = textwrap.wrap(text, 80)
             stream.write(f"  -{name:<14}{lines[0]}\n")
             stream.write("".join(f"{'':17}{line}\n" for line in lines[1:]))
-    refused = "not supported (refused with exit code 2): -method sgda, " + ", ".join(
+    refused = "not supported (refused with exit code 2): " + ", ".join(
         f"-{n}" for n in sorted(NOT_SUPPORTED))
     stream.write("\n" + textwrap.fill(refused, 96) + "\n")
     stream.write("\n" + textwrap.fill(_DIFFERENCES, 96) + "\n")
@@ -278,12 +300,9 @@ class Settings:
 
     def __init__(self, flags):
         method = flags.get("method", "mcmc").lower()  # libFM's default
-        if method == "sgda":
-            raise UsageError("-method sgda (SGD with adaptive regularization) is not "
-                             "supported yet: use -method mcmc, als or sgd")
         if method not in METHODS:
-            raise UsageError(f"unknown method -method {flags['method']!r} (libFM knows sgd, "
-                             "sgda, als, mcmc; rapidfm supports mcmc, als and sgd)")
+            raise UsageError(f"unknown method -method {flags['method']!r} (libFM and "
+                             "rapidfm know sgd, sgda, als and mcmc)")
         self.method = method
         for name in ("task", "train", "test"):
             if name not in flags:
@@ -296,6 +315,10 @@ class Settings:
         self.out, self.rlog = flags.get("out"), flags.get("rlog")
         self.save_model, self.load_model = flags.get("save_model"), flags.get("load_model")
         self.validation, self.meta = flags.get("validation"), flags.get("meta")
+        if method == "sgda" and self.validation is None:
+            raise UsageError("-method sgda needs -validation FILE: the rows it learns the "
+                             "regularization on (e.g. a random tenth of the training rows, "
+                             "left out of -train)")
         if method == "mcmc" and self.load_model is not None:
             raise UsageError("-load_model is enabled only for SGD and ALS (libFM exits "
                              "without training too): an MCMC chain starts from a fresh model")
@@ -317,8 +340,8 @@ class Settings:
         reg = _list(flags, "regular", float, [])
         if any(not math.isfinite(r) or r < 0 for r in reg):
             raise UsageError(f"-regular {self.reg_text!r}: values must be finite and >= 0")
-        if method == "sgd" and len(reg) not in (0, 1, 3):
-            raise UsageError(f"-regular {self.reg_text!r} has {len(reg)} values: -method sgd "
+        if method in ("sgd", "sgda") and len(reg) not in (0, 1, 3):
+            raise UsageError(f"-regular {self.reg_text!r} has {len(reg)} values: -method {method} "
                              "takes 1 value or 3 (r0,r1,r2); per-group values (1+2G) are "
                              "for ALS and MCMC")
         self.reg_values = reg  # checked against the number of groups by groups()
@@ -359,7 +382,8 @@ class Settings:
         """reg0, and the w / V strengths per group (lists of n_groups), from -regular as
         libfm.cpp reads it: 0, 1, 3 or (ALS/MCMC) 1+2G values."""
         reg, g = self.reg_values, n_groups
-        allowed = sorted({0, 1, 3} | ({1 + 2 * g} if self.method != "sgd" else set()))
+        allowed = sorted({0, 1, 3} | ({1 + 2 * g} if self.method in ("als", "mcmc")
+                                      else set()))
         if len(reg) not in allowed:
             raise UsageError(
                 f"-regular {self.reg_text!r} has {len(reg)} values: expected 1 value, 3 "
@@ -419,6 +443,11 @@ def rlog_fields(method, classification, n_groups=1, k=8):
     times = ["time_pred", "time_learn", "time_learn2", "time_learn4"]
     if method == "sgd":
         return first + times + ["rmse_train"]
+    if method == "sgda":  # fm_learn_sgd_element_adapt_reg::init
+        factors = [f"v{what}{f}" for f in range(k) for what in ("mean", "var")]
+        strengths = [name for g in range(n_groups)
+                     for name in [f"regw[{g}]"] + [f"regv[{g},{f}]" for f in range(k)]]
+        return first + times + ["rmse_train", "rmse_val", "wmean", "wvar"] + factors + strengths
     kinds = (["acc", "ll"] if classification else ["rmse"])
     chain = [f"{kind}_mcmc_{which}" for kind in kinds for which in ("this", "all", "all_but5")]
     groups = []
@@ -588,15 +617,19 @@ def run(argv):
     print("-" * 76)
     print(f"rapidfm libfm: libFM 1.4.4's command line on rapidfm's {s.method.upper()}")
     print("-" * 76, flush=True)
-    if s.validation is not None:
-        print("WARNING: Validation data is only used for SGDA. The data is ignored.")
     X_train, y_train = _read(s.train, "train", s.dtype, s.threads)
     X_test, y_test = _read(s.test, "test", s.dtype, s.threads)
+    X_val = y_val = None
+    if s.method == "sgda":
+        X_val, y_val = _read(s.validation, "validation set", s.dtype, s.threads)
+    elif s.validation is not None:
+        print("WARNING: Validation data is only used for SGDA. The data is ignored.")
     y_min, y_max = float(y_train.min()), float(y_train.max())
     if s.classification:  # libfm.cpp: target <= 0 is the negative class
         y_train = np.where(y_train > 0, 1.0, -1.0)
         y_test = np.where(y_test > 0, 1.0, -1.0)
-    n_features = max(X_train.shape[1], X_test.shape[1])
+        y_val = None if y_val is None else np.where(y_val > 0, 1.0, -1.0)
+    n_features = max(X_train.shape[1], X_test.shape[1], 0 if X_val is None else X_val.shape[1])
     print("Loading meta data...\t", flush=True)
 
     model = _build_model(s, n_features, y_min, y_max)
@@ -607,9 +640,12 @@ def run(argv):
         s.set_regularization(int(groups.max()) + 1 if groups.size else 1)
     else:
         s.set_regularization(1)
-    if s.method != "sgd":
+    if s.method in ("als", "mcmc"):
         _set_coordinate_params(model, s, groups)
+    elif s.method == "sgda":
+        model.set_params(feature_groups=groups)
     X_train, X_test = with_width(X_train, n_features), with_width(X_test, n_features)
+    validation = None if X_val is None else (with_width(X_val, n_features), y_val)
     rlog = None  # opened before training, as libFM does, so a bad path fails early
     if s.rlog is not None:
         rlog = _RLog(s.rlog, rlog_fields(s.method, s.classification, s.n_groups, s.k))
@@ -620,8 +656,8 @@ def run(argv):
                   f"reg_w0={_g(s.reg0)}\nreg_w={_g(s.reg_w[0])}\nreg_v={_g(s.reg_v[0])}\n"
                   f"init ~ N(0,{_g(s.init_stdev)})\nnum_iter={s.iter}\ntask="
                   f"{int(s.classification)}\nmin_target={_g(y_min)}\nmax_target={_g(y_max)}")
-        if s.method == "sgd":
-            _fit_sgd(s, model, X_train, y_train, X_test, y_test, rlog)
+        if s.method in ("sgd", "sgda"):
+            _fit_sgd(s, model, X_train, y_train, X_test, y_test, rlog, validation)
             chain = None
         else:
             chain = _ChainReport(s, (X_train, y_train, X_test, y_test), (y_min, y_max), rlog)
@@ -650,12 +686,19 @@ def run(argv):
     return 0
 
 
-def _fit_sgd(s, model, X_train, y_train, X_test, y_test, rlog):
+def _fit_sgd(s, model, X_train, y_train, X_test, y_test, rlog, validation=None):
+    """SGD, or SGDA with validation = (X_val, y_val): libFM's fm_learn_sgd_element and
+    fm_learn_sgd_element_adapt_reg::learn."""
     evaluate = _Evaluation(s.classification)
     print(f"learnrate={_g(s.learn_rate)}\nlearnrates={_g(s.learn_rate)},{_g(s.learn_rate)},"
           f"{_g(s.learn_rate)}\n#iterations={s.iter}", flush=True)
+    if validation is not None:
+        print(f"Training using self-adaptive-regularization SGD.\nUsing {X_train.shape[0]} "
+              f"rows for training model parameters and {validation[0].shape[0]} for "
+              "training shrinkage.", flush=True)
     if s.iter > 0:
         done = []
+        last = {}
 
         def report(m, history):
             train_metric, _ = evaluate(m, X_train, y_train)
@@ -664,16 +707,40 @@ def _fit_sgd(s, model, X_train, y_train, X_test, y_test, rlog):
                   f"{_g(test_metric)}", flush=True)
             if rlog is not None:
                 values.update(time_learn=history[-1]["seconds"], rmse_train=train_metric)
+                if validation is not None:
+                    values.update(_sgda_log_values(m, evaluate(m, *validation)[0]))
                 rlog.row(values)
             done.append(1)
+            if validation is not None and len(done) == s.iter:
+                last.update(w0_=m.w0_, w_=m.w_.copy(), V_=m.V_.copy())
             return False
 
         model.set_params(callbacks=[report])
-        model.fit(X_train, y_train)
+        model.fit(X_train, y_train, eval_set=validation)
         model.set_params(callbacks=None)
+        # libFM ends with the last iteration's model; the estimator, given validation
+        # rows, keeps the parameters of the epoch that scored best on them
+        model.__dict__.update(last)
     train_metric, _ = evaluate(model, X_train, y_train)
     test_metric, _ = evaluate(model, X_test, y_test)
     print(f"Final\tTrain={_g(train_metric)}\tTest={_g(test_metric)}", flush=True)
+
+
+def _sgda_log_values(model, val_metric):
+    """SGDA's -rlog columns after rmse_train (fm_learn_sgd_element_adapt_reg: update_means
+    computes the variances over all features, then sets the means to 0)."""
+    w, V = np.asarray(model.w_, dtype=np.float64), np.asarray(model.V_, dtype=np.float64)
+    values = {"rmse_val": val_metric, "wmean": 0.0,
+              "wvar": float(np.mean(w * w) - np.mean(w) ** 2)}
+    for f in range(V.shape[1]):
+        values[f"vmean{f}"] = 0.0
+        values[f"vvar{f}"] = float(np.mean(V[:, f] ** 2) - np.mean(V[:, f]) ** 2)
+    reg_w, reg_v = model.sgda_reg_w_, model.sgda_reg_v_
+    for g in range(reg_w.shape[0]):
+        values[f"regw[{g}]"] = float(reg_w[g])
+        for f in range(reg_v.shape[1]):
+            values[f"regv[{g},{f}]"] = float(reg_v[g, f])
+    return values
 
 
 def _als_predictions(model, X, classification, y_min, y_max):
@@ -726,6 +793,9 @@ def _build_model(s, n_features, y_min, y_max):
         params.update(solver="sgd", learning_rate=s.learn_rate, schedule="constant",
                       reg_bias=s.reg0,
                       reg_linear=s.reg_w[0], reg_factors=s.reg_v[0])
+    elif s.method == "sgda":  # libFM runs every iteration: no early stop on the validation
+        params.update(solver="sgda", learning_rate=s.learn_rate, schedule="constant",
+                      reg_bias=0.0, n_iter_no_change=max(s.iter, 1))
     task = "classification" if s.classification else "regression"
     if s.load_model is None:
         cls = FMClassifier if s.classification else FMRegressor

@@ -618,7 +618,7 @@ _COMMON_PARAMETERS = """\
         Passes over the training data (at most: early stopping and callbacks may end
         training sooner): SGD epochs, each in a fresh random order, or ALS / MCMC
         sweeps over every parameter (libFM's -iter).
-    solver : {"adagrad", "sgd", "ftrl", "als", "mcmc"}, default="adagrad"
+    solver : {"adagrad", "sgd", "ftrl", "sgda", "als", "mcmc"}, default="adagrad"
         "adagrad": SGD with a per-coordinate step, theta -= eta g / sqrt(G) with G the
         sum of the coordinate's squared gradients (libffm's and xLearn's rule): rare
         features take large steps, frequent ones small, and no step exceeds about eta,
@@ -631,8 +631,11 @@ _COMMON_PARAMETERS = """\
         sparse, and ftrl_beta) and AdaGrad for V, as xLearn; schedule must be
         "constant". The three share learning_rate, parallel, shuffle, block_rows,
         partial_fit and warm_start; the adaptive rules keep their state as fitted
-        attributes. "als": exact coordinate descent on the L2-regularised squared loss, one
-        parameter at a time (libFM's ALS; no learning rate). "mcmc": Gibbs sampling of
+        attributes. "sgda": libFM's SGD with adaptive regularisation, which learns the L2
+        strengths of w and V (per feature group) on validation rows (eval_set, or the
+        early_stopping hold-out; required), one thread, no partial_fit. "als": exact
+        coordinate descent on the L2-regularised squared loss, one parameter at a time
+        (libFM's ALS; no learning rate). "mcmc": Gibbs sampling of
         the Bayesian FM with hierarchical priors (libFM's MCMC: the regularisation is
         learned, no learning rate or reg_linear / reg_factors to tune); predict
         averages the kept samples. FMClassifier with "als" or "mcmc" fits the probit
@@ -640,9 +643,10 @@ _COMMON_PARAMETERS = """\
         n_jobs threads, with results that do not depend on the thread count (beyond
         floating-point summation order). partial_fit is for "adagrad", "sgd" and "ftrl".
     feature_groups : array of int of shape (n_features,) or None, default=None
-        "als" and "mcmc": a group id (0, 1, ...) per feature, as libFM's -meta file:
-        MCMC learns a prior per group (e.g. users and items), ALS takes reg_linear and
-        reg_factors per group. None: one group.
+        "als", "mcmc" and "sgda": a group id (0, 1, ...) per feature, as libFM's -meta
+        file: MCMC learns a prior per group (e.g. users and items), SGDA its L2
+        strengths per group, ALS takes reg_linear and reg_factors per group. None: one
+        group.
     n_kept_samples : int or None, default=None
         "mcmc": how many of the chain's last samples predict averages (memory: that
         many copies of w and V). None keeps all but a burn-in of min(5, t_ // 2).

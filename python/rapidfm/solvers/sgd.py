@@ -14,6 +14,7 @@ from rapidfm import _core
 from rapidfm._validation import check_int_param, check_real_param
 from rapidfm.solvers import register_solver
 from rapidfm.solvers._base import Solver
+from rapidfm.solvers._schedule import LearningRateSchedule
 
 SCHEDULES = ("constant", "invscaling")
 SHUFFLES = ("auto", "copy", "epoch")
@@ -50,7 +51,7 @@ def block_rows_for(rows):
 
 
 @register_solver
-class SGDSolver(Solver):
+class SGDSolver(LearningRateSchedule, Solver):
     name = "sgd"
     parameters = ("learning_rate", "schedule", "power_t", "reg_bias", "reg_linear",
                   "reg_factors", "parallel", "block_rows", "shuffle")
@@ -107,19 +108,6 @@ class SGDSolver(Solver):
         self.loss_name = self.estimator._solver_loss
         clip_min, clip_max = self.estimator._training_clip(target_attrs)
         self.clip_min, self.clip_max = clip_min / self.target_scale, clip_max / self.target_scale
-
-    @property
-    def eta0(self):
-        """The learning rate set, or this solver's default for learning_rate=None."""
-        rate = self.estimator.learning_rate
-        return self.default_learning_rate if rate is None else float(rate)
-
-    def learning_rate_at(self, epoch):
-        """eta0 for 'constant'; eta0 / (1 + epoch)^power_t for 'invscaling' (epoch from 0)."""
-        est = self.estimator
-        if est.schedule == "invscaling":
-            return self.eta0 / (1.0 + epoch) ** est.power_t
-        return self.eta0
 
     def kernel_options(self):
         """Further arguments of _core.sgd_epoch: the step rule and its state (none for

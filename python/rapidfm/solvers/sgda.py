@@ -42,6 +42,7 @@ from rapidfm._validation import check_real_param, values_or_none
 from rapidfm.solvers import register_solver
 from rapidfm.solvers._base import Solver
 from rapidfm.solvers._columns import resolve_feature_groups
+from rapidfm.solvers._schedule import LearningRateSchedule
 from rapidfm.solvers.sgd import SCHEDULES
 
 REG_W = "sgda_reg_w_"
@@ -56,7 +57,7 @@ NO_VALIDATION = ("solver='sgda' learns its regularization on validation rows, an
 
 
 @register_solver
-class SGDASolver(Solver):
+class SGDASolver(LearningRateSchedule, Solver):
     name = "sgda"
     parameters = ("learning_rate", "schedule", "power_t", "reg_bias", "feature_groups")
     state_attributes = (REG_W, REG_V, GRAD_W, GRAD_V)
@@ -126,18 +127,6 @@ class SGDASolver(Solver):
         if validation is None or validation.n_rows == 0:
             raise ValueError(NO_VALIDATION)
         self.validation = validation
-
-    @property
-    def eta0(self):
-        rate = self.estimator.learning_rate
-        return self.default_learning_rate if rate is None else float(rate)
-
-    def learning_rate_at(self, epoch):
-        """eta0, or eta0 / (1 + epoch)^power_t for schedule='invscaling' (as SGD)."""
-        est = self.estimator
-        if est.schedule == "invscaling":
-            return self.eta0 / (1.0 + epoch) ** est.power_t
-        return self.eta0
 
     def start(self, params, train, continuing, target_attrs):
         est = self.estimator

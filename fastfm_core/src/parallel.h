@@ -22,4 +22,24 @@ static inline int fm_clamp_threads(int n_threads)
 #endif
 }
 
+/* A double shared between threads: read whole, and added to without losing another
+ * thread's addition (the hogwild drivers fold their private w0 into it). */
+static inline double fm_atomic_read(const double *p)
+{
+    double v;
+#ifdef _OPENMP
+#pragma omp atomic read
+#endif
+    v = *p;
+    return v;
+}
+
+static inline void fm_atomic_add(double *p, double change)
+{
+#ifdef _OPENMP
+#pragma omp atomic update
+#endif
+    *p += change;
+}
+
 #endif

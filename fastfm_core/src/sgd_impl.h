@@ -496,62 +496,29 @@ static int FM_NAME(fm_sgd_hogwild)(fm_model *m, const FM_NAME(fm_sgd_ctx) *c, in
             failed = 1;
         } else {
             FM_NAME(fm_sgd_worker) wk;
-            double synced, synced_sq, synced_z;
-#ifdef _OPENMP
-#pragma omp atomic read
-#endif
-            synced = shared_w0;
-#ifdef _OPENMP
-#pragma omp atomic read
-#endif
-            synced_sq = shared_sq;
-#ifdef _OPENMP
-#pragma omp atomic read
-#endif
-            synced_z = shared_z;
+            double synced = fm_atomic_read(&shared_w0);
+            double synced_sq = fm_atomic_read(&shared_sq), synced_z = fm_atomic_read(&shared_z);
             FM_NAME(fm_worker_init)(c, &wk, lo, hi, synced, (REAL *)m->w, (REAL *)m->V,
                                     NULL, scratch, k, FM_NAME(fm_shared_state)(c), synced_sq,
                                     synced_z);
             for (int64_t pos = lo; pos < hi; pos += FM_W0_SYNC) {
                 const int64_t end = pos + FM_W0_SYNC < hi ? pos + FM_W0_SYNC : hi;
                 FM_NAME(fm_sgd_rows_k)(c, &wk, pos, end, k);
-                {
-                    const double my_change = wk.w0 - synced;
-                    const double my_sq = wk.w0_sum_sq - synced_sq, my_z = wk.w0_z - synced_z;
-#ifdef _OPENMP
-#pragma omp atomic update
-#endif
-                    shared_w0 += my_change;
-#ifdef _OPENMP
-#pragma omp atomic update
-#endif
-                    shared_sq += my_sq;
-#ifdef _OPENMP
-#pragma omp atomic update
-#endif
-                    shared_z += my_z;
-#ifdef _OPENMP
-#pragma omp atomic read
-#endif
-                    synced = shared_w0;
-#ifdef _OPENMP
-#pragma omp atomic read
-#endif
-                    synced_sq = shared_sq;
-#ifdef _OPENMP
-#pragma omp atomic read
-#endif
-                    synced_z = shared_z;
-                    /* FTRL: the threads' changes of w0 and of n add up as for the other
-                     * rules; z then follows them (adding the threads' changes of z
-                     * would overshoot, as sqrt is concave in n) */
-                    if (c->rule == FM_RULE_FTRL)
-                        synced_z = fm_ftrl_z_for(synced, synced_z, synced_sq, c->lr,
-                                                 c->ftrl_beta, 0.0, c->reg_bias);
-                    wk.w0 = synced;
-                    wk.w0_sum_sq = synced_sq;
-                    wk.w0_z = synced_z;
-                }
+                fm_atomic_add(&shared_w0, wk.w0 - synced);
+                fm_atomic_add(&shared_sq, wk.w0_sum_sq - synced_sq);
+                fm_atomic_add(&shared_z, wk.w0_z - synced_z);
+                synced = fm_atomic_read(&shared_w0);
+                synced_sq = fm_atomic_read(&shared_sq);
+                synced_z = fm_atomic_read(&shared_z);
+                /* FTRL: the threads' changes of w0 and of n add up as for the other rules;
+                 * z then follows them (adding the threads' changes of z would overshoot,
+                 * as sqrt is concave in n) */
+                if (c->rule == FM_RULE_FTRL)
+                    synced_z = fm_ftrl_z_for(synced, synced_z, synced_sq, c->lr, c->ftrl_beta,
+                                             0.0, c->reg_bias);
+                wk.w0 = synced;
+                wk.w0_sum_sq = synced_sq;
+                wk.w0_z = synced_z;
             }
             loss_sum += wk.loss_sum;
             weight_sum += wk.weight_sum;

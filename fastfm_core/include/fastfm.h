@@ -342,6 +342,66 @@ int fm_sgda_epoch(fm_model *model, const fm_csr *X, const double *y,
                   const double *val_weight, const fm_sgda_params *params,
                   fm_sgda_state *state, fm_sgda_stats *stats);
 
+/* ---- Field-aware FM (FFM; Juan et al., RecSys 2016; libffm) ----
+ *
+ * Every feature j has one latent vector per field: V is n_features x n_fields x
+ * n_factors, row-major, so v_{j,f} is contiguous and a feature's vectors for all
+ * fields are one run of memory. A CSR row comes with the field of each stored value
+ * (fields[p] for entry p, aligned with indices); with x_p the values of the row
+ * (times 1 / ||x||_2 when normalize, libffm's instance normalisation):
+ *
+ *   y(x) = [w0 + sum_p w_{j_p} x_p] + sum_{p<q} <v_{j_p, f_q}, v_{j_q, f_p}> x_p x_q
+ *
+ * over the entries p < q of the row, in O(nnz^2 k). The bracket is there when
+ * linear is 1 (libffm's model has no w0 or w: linear 0, and w may be NULL). The
+ * row is a sparse vector over (feature, field) keys: a feature may appear under
+ * two fields of a row (two entries), but a (feature, field) key at most once
+ * (callers sum repeats, as FM callers sum repeated features).
+ *
+ * An SGD step on a row computes g = s dL/dy once, steps w0 and w as fm_sgd_epoch
+ * does (rules SGD, ADAGRAD, FTRL with the L2 strengths of fm_objective), then the
+ * pairs in the order p = 0..nnz-1, q = p+1..nnz-1, each as libffm does: with
+ * a = v_{j_p, f_q} and b = v_{j_q, f_p} as they are before the pair,
+ *   ga = g x_p x_q b + reg_factors a,   gb = g x_p x_q a + reg_factors b,
+ * and each vector takes the rule's step (SGD, or ADAGRAD for ADAGRAD and FTRL).
+ * A vector that two pairs of one row use (several values in one field) sees the
+ * first pair's step in the second; with one value per field this is the exact
+ * gradient step. */
+typedef struct {
+    int real_type;              /* fm_real_type of w and V */
+    int64_t n_features;
+    int32_t n_fields;           /* >= 1 */
+    int32_t n_factors;          /* >= 0 */
+    int linear;                 /* 1: the w0 and w terms; 0: pairs only (w0, w untouched) */
+    int normalize;              /* 1: each row's values scaled to unit L2 norm */
+    double w0;
+    void *w;                    /* n_features (NULL allowed when linear is 0) */
+    void *V;                    /* n_features * n_fields * n_factors */
+} fm_ffm_model;
+
+/* -1 when every fields[p], p < n, lies in [0, n_fields), else the first position
+ * that does not (the kernels index V with the fields unchecked). */
+int64_t fm_ffm_check_fields(const int32_t *fields, int64_t n, int32_t n_fields);
+
+/* out[i] = y(x_i) of the FFM for every row of X (fields aligned with X's indices),
+ * rows split across n_threads threads. X must have passed fm_check_csr (repeated
+ * indices allowed under distinct fields) and fields fm_ffm_check_fields. */
+int fm_ffm_predict(const fm_ffm_model *model, const fm_csr *X, const int32_t *fields,
+                   double *out, int n_threads);
+
+/* NULL when params fit the FFM model, else a static message naming the problem.
+ * FFM epochs run serial or hogwild (AUTO picks hogwild): every row costs
+ * O(nnz^2 k), so the shared model's cache lines are a small part of its time. */
+const char *fm_check_ffm_sgd_params(const fm_sgd_params *params, const fm_ffm_model *model);
+
+/* One SGD-family epoch of the FFM over the rows of X in the random order of
+ * params->schedule (as fm_sgd_epoch: seed and block_rows). state (the adaptive
+ * rules' sums, V_sum_sq shaped like V) is NULL for FM_RULE_SGD. */
+int fm_ffm_sgd_epoch(fm_ffm_model *model, const fm_csr *X, const int32_t *fields,
+                     const double *y, const double *sample_weight,
+                     const fm_sgd_params *params, fm_sgd_state *state,
+                     fm_epoch_stats *stats);
+
 /* out[i] = y(x_i) for every row of X, rows split across n_threads threads. */
 int fm_predict(const fm_model *model, const fm_csr *X, double *out, int n_threads);
 

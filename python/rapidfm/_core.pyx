@@ -9,7 +9,7 @@ a misuse raises instead of reading out of bounds.
 import numpy as np
 
 cimport numpy as cnp
-from libc.stdint cimport int64_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
 
@@ -66,6 +66,8 @@ cdef int _index_type(cnp.ndarray a) except -1:
 
 
 cdef _require(cnp.ndarray a, str name, dtype, Py_ssize_t size):
+    if a is None:
+        raise TypeError(f"{name} must be an array, got None")
     if not a.flags.c_contiguous:
         raise ValueError(f"{name} must be C-contiguous")
     if dtype is not None and a.dtype != dtype:
@@ -152,32 +154,41 @@ def sgd_epoch(double w0, cnp.ndarray w, cnp.ndarray V,
     cdef fm_sgd_state st
     cdef fm_sgd_state *st_ptr = NULL
     cdef const double *sw = NULL
-    cdef cnp.ndarray sw_arr, w0_state
     cdef const char *problem
     cdef int status
     _require(y, "y", np.float64, X.n_rows)
+    sw = _weights(sample_weight, X.n_rows)
+    _fill_sgd_params(&p, loss, learning_rate, reg_bias, reg_linear, reg_factors, clip_min,
+                     clip_max, n_threads, parallel_mode, sync_every, seed, block_rows, rule,
+                     ftrl_beta, ftrl_l1)
+    st_ptr = _fill_sgd_state(&st, rule, state, w.dtype, w.size, V.size, True)
+    problem = fm_check_sgd_params(&p, &m)
+    if problem != NULL:
+        raise ValueError(problem.decode())
+    with nogil:
+        status = fm_sgd_epoch(&m, &X, <const double *>cnp.PyArray_DATA(y), sw, &p, st_ptr,
+                              &stats)
+    return m.w0, _epoch_result(status, st_ptr, state, &stats)
+
+
+cdef const double *_weights(sample_weight, int64_t n_rows) except? NULL:
+    """The float64 sample weights' buffer, or NULL for None (all ones)."""
+    cdef cnp.ndarray sw_arr
+    if sample_weight is None:
+        return NULL
+    sw_arr = sample_weight
+    _require(sw_arr, "sample_weight", np.float64, n_rows)
+    return <const double *>cnp.PyArray_DATA(sw_arr)
+
+
+cdef int _fill_sgd_params(fm_sgd_params *p, str loss, double learning_rate, double reg_bias,
+                          double reg_linear, double reg_factors, double clip_min,
+                          double clip_max, int n_threads, str parallel_mode,
+                          int64_t sync_every, uint64_t seed, int64_t block_rows, str rule,
+                          double ftrl_beta, double ftrl_l1) except -1:
+    """The parameters of an SGD-family epoch (FM or FFM), names checked."""
     if rule not in STEP_RULES:
         raise ValueError(f"rule must be one of {sorted(STEP_RULES)}, got {rule!r}")
-    if rule != "sgd":
-        if state is None or len(state) != 4:
-            raise ValueError(f"rule={rule!r} needs state=(w0_state, w_sum_sq, w_z, V_sum_sq)")
-        w0_state = state[0]
-        _require(w0_state, "w0_state", np.float64, 2)
-        _require(state[1], "w_sum_sq", w.dtype, w.size)
-        _require(state[3], "V_sum_sq", w.dtype, V.size)
-        st.w0_sum_sq = w0_state[0]
-        st.w0_z = w0_state[1]
-        st.w_sum_sq = cnp.PyArray_DATA(state[1])
-        st.V_sum_sq = cnp.PyArray_DATA(state[3])
-        st.w_z = NULL
-        if rule == "ftrl":
-            _require(state[2], "w_z", w.dtype, w.size)
-            st.w_z = cnp.PyArray_DATA(state[2])
-        st_ptr = &st
-    if sample_weight is not None:
-        sw_arr = sample_weight
-        _require(sw_arr, "sample_weight", np.float64, X.n_rows)
-        sw = <const double *>cnp.PyArray_DATA(sw_arr)
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
     if parallel_mode not in PARALLEL_MODES:
@@ -198,28 +209,154 @@ def sgd_epoch(double w0, cnp.ndarray w, cnp.ndarray V,
     p.schedule.n_threads = n_threads
     p.schedule.seed = seed
     p.schedule.block_rows = block_rows
-    problem = fm_check_sgd_params(&p, &m)
-    if problem != NULL:
-        raise ValueError(problem.decode())
-    with nogil:
-        status = fm_sgd_epoch(&m, &X, <const double *>cnp.PyArray_DATA(y), sw, &p, st_ptr,
-                              &stats)
+    return 0
+
+
+cdef fm_sgd_state *_fill_sgd_state(fm_sgd_state *st, str rule, state, dtype, Py_ssize_t w_size,
+                                   Py_ssize_t V_size, bint linear) except? NULL:
+    """The adaptive rules' state from state = (w0_state, w_sum_sq, w_z, V_sum_sq), or
+    NULL for rule "sgd". linear False (an FFM without w): w_sum_sq and w_z may be None."""
+    cdef cnp.ndarray w0_state
+    if rule == "sgd":
+        return NULL
+    if state is None or len(state) != 4:
+        raise ValueError(f"rule={rule!r} needs state=(w0_state, w_sum_sq, w_z, V_sum_sq)")
+    w0_state = state[0]
+    _require(w0_state, "w0_state", np.float64, 2)
+    _require(state[3], "V_sum_sq", dtype, V_size)
+    st.w0_sum_sq = w0_state[0]
+    st.w0_z = w0_state[1]
+    st.V_sum_sq = cnp.PyArray_DATA(state[3])
+    st.w_sum_sq = NULL
+    st.w_z = NULL
+    if linear or state[1] is not None:
+        _require(state[1], "w_sum_sq", dtype, w_size)
+        st.w_sum_sq = cnp.PyArray_DATA(state[1])
+    if rule == "ftrl" and (linear or state[2] is not None):
+        _require(state[2], "w_z", dtype, w_size)
+        st.w_z = cnp.PyArray_DATA(state[2])
+    return st
+
+
+cdef dict _epoch_result(int status, fm_sgd_state *st_ptr, state, fm_epoch_stats *stats):
+    """w0's state written back, the status mapped to an exception, the stats as a dict."""
+    cdef cnp.ndarray w0_state
     if st_ptr != NULL:
-        w0_state[0] = st.w0_sum_sq
-        w0_state[1] = st.w0_z
+        w0_state = state[0]
+        w0_state[0] = st_ptr.w0_sum_sq
+        w0_state[1] = st_ptr.w0_z
     if status == FM_ERR_DIVERGED:
         raise DivergenceError(fm_strerror(status).decode())
     if status == FM_ERR_NOMEM:
         raise MemoryError(fm_strerror(status).decode())
     if status != FM_OK:
         raise ValueError(fm_strerror(status).decode())
-    return m.w0, {
+    return {
         "loss_sum": stats.loss_sum,
         "weight_sum": stats.weight_sum,
         "n_rows": stats.n_rows,
         "n_threads": stats.n_threads,
         "parallel_mode": _MODE_NAMES.get(stats.parallel_mode, "unknown"),
     }
+
+
+# -- field-aware FM (fastfm.h: fm_ffm_model) ------------------------------------------
+
+cdef fm_ffm_model _ffm_model(double w0, w, cnp.ndarray V, bint linear,
+                             bint normalize) except *:
+    """V of shape (n_features, n_fields, k); w (n_features,) or None when not linear."""
+    cdef fm_ffm_model m
+    cdef cnp.ndarray w_arr
+    if V.ndim != 3:
+        raise ValueError(f"V must have shape (n_features, n_fields, n_factors), got {V.ndim}-D")
+    _require(V, "V", None, -1)
+    m.real_type = _real_type(V)
+    m.n_features = V.shape[0]
+    m.n_fields = V.shape[1]
+    m.n_factors = V.shape[2]
+    m.linear = linear
+    m.normalize = normalize
+    m.w0 = w0
+    m.w = NULL
+    if w is not None:
+        w_arr = w
+        _require(w_arr, "w", V.dtype, V.shape[0])
+        m.w = cnp.PyArray_DATA(w_arr)
+    elif linear:
+        raise ValueError("w is required when linear is on")
+    m.V = cnp.PyArray_DATA(V)
+    if m.n_fields < 1 or m.n_features < 1:
+        raise ValueError("V must have at least one feature and one field")
+    return m
+
+
+cdef const int32_t *_ffm_fields(cnp.ndarray fields, cnp.ndarray indices) except? NULL:
+    _require(fields, "fields", np.int32, indices.size)
+    return <const int32_t *>cnp.PyArray_DATA(fields)
+
+
+def check_ffm_fields(cnp.ndarray fields, int n_fields):
+    """The position of the first field outside [0, n_fields), or -1 (int32 fields)."""
+    cdef int64_t bad
+    _require(fields, "fields", np.int32, -1)
+    with nogil:
+        bad = fm_ffm_check_fields(<const int32_t *>cnp.PyArray_DATA(fields), fields.size,
+                                  n_fields)
+    return bad
+
+
+def ffm_predict(double w0, w, cnp.ndarray V, cnp.ndarray indptr, cnp.ndarray indices,
+                cnp.ndarray fields, data, *, bint linear=True, bint normalize=False,
+                int n_threads=1):
+    """y(x) of the field-aware FM for every CSR row (fields: int32, one per stored
+    value), float64; data None: all values 1. GIL released."""
+    cdef fm_ffm_model m = _ffm_model(w0, w, V, linear, normalize)
+    cdef fm_csr X = _csr(indptr, indices, data, V.shape[0], m.real_type)
+    cdef const int32_t *f = _ffm_fields(fields, indices)
+    cdef cnp.ndarray out = np.empty(X.n_rows, dtype=np.float64)
+    cdef int status
+    if n_threads < 1:
+        raise ValueError(f"n_threads must be >= 1, got {n_threads}")
+    with nogil:
+        status = fm_ffm_predict(&m, &X, f, <double *>cnp.PyArray_DATA(out), n_threads)
+    if status != FM_OK:
+        raise ValueError(fm_strerror(status).decode())
+    return out
+
+
+def ffm_sgd_epoch(double w0, w, cnp.ndarray V, cnp.ndarray indptr, cnp.ndarray indices,
+                  cnp.ndarray fields, data, cnp.ndarray y, sample_weight, *,
+                  str loss, double learning_rate, double reg_bias, double reg_linear,
+                  double reg_factors, double clip_min, double clip_max, int n_threads,
+                  str parallel_mode="auto", uint64_t seed=0, int64_t block_rows=0,
+                  str rule="sgd", double ftrl_beta=1.0, double ftrl_l1=0.0, state=None,
+                  bint linear=True, bint normalize=False):
+    """One SGD-family epoch of the field-aware FM, in place on w, V and the state (as
+    sgd_epoch's; V_sum_sq shaped like V, w_sum_sq / w_z None allowed when not linear).
+    parallel_mode "auto" or "hogwild". Returns (w0, stats dict)."""
+    cdef fm_ffm_model m = _ffm_model(w0, w, V, linear, normalize)
+    cdef fm_csr X = _csr(indptr, indices, data, V.shape[0], m.real_type)
+    cdef const int32_t *f = _ffm_fields(fields, indices)
+    cdef fm_sgd_params p
+    cdef fm_epoch_stats stats
+    cdef fm_sgd_state st
+    cdef fm_sgd_state *st_ptr = NULL
+    cdef const double *sw = NULL
+    cdef const char *problem
+    cdef int status
+    _require(y, "y", np.float64, X.n_rows)
+    sw = _weights(sample_weight, X.n_rows)
+    _fill_sgd_params(&p, loss, learning_rate, reg_bias, reg_linear, reg_factors, clip_min,
+                     clip_max, n_threads, parallel_mode, 0, seed, block_rows, rule, ftrl_beta,
+                     ftrl_l1)
+    st_ptr = _fill_sgd_state(&st, rule, state, V.dtype, V.shape[0], V.size, linear)
+    problem = fm_check_ffm_sgd_params(&p, &m)
+    if problem != NULL:
+        raise ValueError(problem.decode())
+    with nogil:
+        status = fm_ffm_sgd_epoch(&m, &X, f, <const double *>cnp.PyArray_DATA(y), sw, &p,
+                                  st_ptr, &stats)
+    return m.w0, _epoch_result(status, st_ptr, state, &stats)
 
 
 def sgda_epoch(double w0, cnp.ndarray w, cnp.ndarray V,

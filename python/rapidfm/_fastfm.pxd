@@ -190,6 +190,25 @@ cdef extern from "fastfm.h" nogil:
                       const double *val_weight, const fm_sgda_params *params,
                       fm_sgda_state *state, fm_sgda_stats *stats)
     int fm_predict(const fm_model *model, const fm_csr *X, double *out, int n_threads)
+    ctypedef struct fm_ffm_model:
+        int real_type
+        int64_t n_features
+        int32_t n_fields
+        int32_t n_factors
+        int linear
+        int normalize
+        double w0
+        void *w
+        void *V
+
+    int64_t fm_ffm_check_fields(const int32_t *fields, int64_t n, int32_t n_fields)
+    int fm_ffm_predict(const fm_ffm_model *model, const fm_csr *X, const int32_t *fields,
+                       double *out, int n_threads)
+    const char *fm_check_ffm_sgd_params(const fm_sgd_params *params, const fm_ffm_model *model)
+    int fm_ffm_sgd_epoch(fm_ffm_model *model, const fm_csr *X, const int32_t *fields,
+                         const double *y, const double *sample_weight,
+                         const fm_sgd_params *params, fm_sgd_state *state,
+                         fm_epoch_stats *stats)
     int fm_csr_gather_rows(const fm_csr *X, const int64_t *rows, int64_t n_out,
                            const int64_t *out_indptr, void *out_indices, void *out_data,
                            int n_threads)

@@ -11,7 +11,10 @@
  * binary (a constant too) says every stored value is 1: no values are loaded.
  */
 
-#define FFM_PF_AHEAD 2   /* rows ahead whose parameters are prefetched */
+#define FFM_PF_ROW 16    /* rows ahead: row pointer, target and weight */
+#define FFM_PF_ENTRIES 8 /* rows ahead: the row's indices, fields and values */
+#define FFM_PF_PARAMS 3  /* rows ahead: the parameters the row names */
+#define FFM_RING 32      /* > FFM_PF_ROW, a power of 2 */
 #ifndef FM_PREFETCH_MIN_BYTES
 #define FM_PREFETCH_MIN_BYTES ((int64_t)256 << 10) /* smaller models stay in L2 */
 #endif
@@ -40,6 +43,38 @@ static FM_INLINE double FM_NAME(ffm_pairs)(const REAL *V, const int64_t F, const
                                            const int64_t nnz, const int binary)
 {
     const int64_t stride = F * (int64_t)k; /* one feature's vectors, all fields */
+#ifdef FM_HAVE_VEC
+    if (k % FM_VW == 0 && k <= FM_K_STACK) {
+        /* explicit vectors: left to itself the compiler vectorises across pairs with
+         * gathers and keeps the sums in memory */
+        const int nv = k / FM_VW;
+        FM_NAME(fm_vec) acc[FM_K_STACK / FM_VW];
+        for (int c = 0; c < nv; c++)
+            acc[c] = (FM_NAME(fm_vec)){0};
+        for (int64_t p = 0; p < nnz; p++) {
+            const REAL xp = binary ? (REAL)1 : val[p];
+            const REAL *base_p = V + (int64_t)idx[p] * stride;
+            const int64_t fp = (int64_t)fld[p] * k;
+            for (int64_t q = p + 1; q < nnz; q++) {
+                const REAL *a = base_p + (int64_t)fld[q] * k;
+                const REAL *b = V + (int64_t)idx[q] * stride + fp;
+                if (binary) {
+                    for (int c = 0; c < nv; c++)
+                        acc[c] += FM_NAME(fm_vload)(a + c * FM_VW) *
+                                  FM_NAME(fm_vload)(b + c * FM_VW);
+                } else {
+                    const REAL xx = xp * val[q];
+                    for (int c = 0; c < nv; c++)
+                        acc[c] += FM_NAME(fm_vload)(a + c * FM_VW) *
+                                  FM_NAME(fm_vload)(b + c * FM_VW) * xx;
+                }
+            }
+        }
+        for (int c = 1; c < nv; c++)
+            acc[0] += acc[c];
+        return (double)FM_NAME(fm_vsum)(acc[0]);
+    }
+#endif
     if (k <= FM_K_STACK) {
         /* one accumulator per factor, summed once per row */
         REAL acc[FM_K_STACK];
@@ -183,6 +218,86 @@ static FM_INLINE void FM_NAME(ffm_prefetch_row)(const FM_NAME(ffm_ctx) *c, int64
     }
 }
 
+/* out[d] = 1 / sqrt(x[d] + eps). AdaGrad takes two per factor and pair, and a
+ * vector square root and division cost about 20 cycles each: float vectors on x86
+ * use the hardware estimate (12 bits) with one Newton step, which leaves a
+ * relative error of a few units in the last place of a float (the step's size is
+ * eta times that; libffm uses the bare estimate). */
+static FM_INLINE void FM_NAME(ffm_inverse_sqrt)(REAL *restrict out, const REAL *restrict x,
+                                                const REAL eps, const int k)
+{
+#if defined(__AVX__) && !defined(FFM_EXACT_SQRT)
+    if (sizeof(REAL) == sizeof(float) && k % 8 == 0) {
+        const __m256 half = _mm256_set1_ps(0.5f), three_halves = _mm256_set1_ps(1.5f);
+        const __m256 e = _mm256_set1_ps((float)eps);
+        for (int d = 0; d < k; d += 8) {
+            const __m256 v = _mm256_add_ps(_mm256_loadu_ps((const float *)x + d), e);
+            const __m256 y = _mm256_rsqrt_ps(v);
+            /* y (3/2 - v y^2 / 2) */
+            const __m256 t = _mm256_mul_ps(_mm256_mul_ps(half, v), _mm256_mul_ps(y, y));
+            _mm256_storeu_ps((float *)out + d, _mm256_mul_ps(y, _mm256_sub_ps(three_halves, t)));
+        }
+        return;
+    }
+#endif
+    FM_SIMD
+    for (int d = 0; d < k; d++)
+        out[d] = (REAL)1 / FM_NAME(fm_real_sqrt)(x[d] + eps);
+}
+
+#ifdef FM_HAVE_VEC
+/* 1 / sqrt(v) lane by lane: the hardware estimate with one Newton step for float
+ * vectors on x86 (see ffm_inverse_sqrt), else the exact quotient. */
+static FM_INLINE FM_NAME(fm_vec) FM_NAME(ffm_vrsqrt)(FM_NAME(fm_vec) v)
+{
+#if defined(__AVX__) && !defined(FFM_EXACT_SQRT)
+    if (sizeof(REAL) == sizeof(float) && FM_VBYTES == 32) {
+        __m256 x, y, t;
+        FM_NAME(fm_vec) out;
+        memcpy(&x, &v, sizeof x);
+        y = _mm256_rsqrt_ps(x);
+        t = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x), _mm256_mul_ps(y, y));
+        y = _mm256_mul_ps(y, _mm256_sub_ps(_mm256_set1_ps(1.5f), t));
+        memcpy(&out, &y, sizeof out);
+        return out;
+    }
+#endif
+    {
+        REAL lanes[FM_VW];
+        memcpy(lanes, &v, sizeof lanes);
+        for (int i = 0; i < FM_VW; i++)
+            lanes[i] = (REAL)1 / FM_NAME(fm_real_sqrt)(lanes[i]);
+        memcpy(&v, lanes, sizeof lanes);
+        return v;
+    }
+}
+
+/* One pair's step on its two vectors a and b (and their sums of squares ga_sq,
+ * gb_sq for the adaptive rules), both read before either is written. */
+static FM_INLINE void FM_NAME(ffm_update_pair_vec)(REAL *a, REAL *b, REAL *a_sq, REAL *b_sq,
+                                                   const REAL s, const REAL lr, const REAL reg,
+                                                   const REAL eps, const int k, const int rule)
+{
+    const int nv = k / FM_VW;
+    for (int c = 0; c < nv; c++) {
+        const FM_NAME(fm_vec) av = FM_NAME(fm_vload)(a + c * FM_VW);
+        const FM_NAME(fm_vec) bv = FM_NAME(fm_vload)(b + c * FM_VW);
+        const FM_NAME(fm_vec) ga = s * bv + reg * av, gb = s * av + reg * bv;
+        if (rule == FM_RULE_SGD) {
+            FM_NAME(fm_vstore)(a + c * FM_VW, av - lr * ga);
+            FM_NAME(fm_vstore)(b + c * FM_VW, bv - lr * gb);
+        } else {
+            const FM_NAME(fm_vec) sa = FM_NAME(fm_vload)(a_sq + c * FM_VW) + ga * ga;
+            const FM_NAME(fm_vec) sb = FM_NAME(fm_vload)(b_sq + c * FM_VW) + gb * gb;
+            FM_NAME(fm_vstore)(a_sq + c * FM_VW, sa);
+            FM_NAME(fm_vstore)(b_sq + c * FM_VW, sb);
+            FM_NAME(fm_vstore)(a + c * FM_VW, av - lr * ga * FM_NAME(ffm_vrsqrt)(sa + eps));
+            FM_NAME(fm_vstore)(b + c * FM_VW, bv - lr * gb * FM_NAME(ffm_vrsqrt)(sb + eps));
+        }
+    }
+}
+#endif
+
 /* The pairs' steps of one row (fastfm.h): gr = g r^2, the loss gradient times the
  * row's scale squared, so that pair (p, q) has s = gr val_p val_q. */
 static FM_INLINE void FM_NAME(ffm_update_pairs)(const FM_NAME(ffm_ctx) *c, const double gr,
@@ -200,6 +315,13 @@ static FM_INLINE void FM_NAME(ffm_update_pairs)(const FM_NAME(ffm_ctx) *c, const
             const REAL s = (REAL)(gr * xp * (binary ? 1.0 : (double)val[q]));
             const int64_t ia = at_p + (int64_t)fld[q] * k;
             const int64_t ib = (int64_t)idx[q] * stride + fp;
+#ifdef FM_HAVE_VEC
+            if (k % FM_VW == 0 && k <= FM_K_STACK) {
+                FM_NAME(ffm_update_pair_vec)(V + ia, V + ib, G ? G + ia : NULL, G ? G + ib : NULL,
+                                             s, lr, reg, eps, k, rule);
+                continue;
+            }
+#endif
             if (k <= FM_K_STACK) {
                 REAL a[FM_K_STACK], b[FM_K_STACK];
                 memcpy(a, V + ia, (size_t)k * sizeof(REAL));
@@ -212,16 +334,23 @@ static FM_INLINE void FM_NAME(ffm_update_pairs)(const FM_NAME(ffm_ctx) *c, const
                         b[d] -= lr * gb;
                     }
                 } else {
-                    REAL sa[FM_K_STACK], sb[FM_K_STACK];
+                    REAL sa[FM_K_STACK], sb[FM_K_STACK], ga[FM_K_STACK], gb[FM_K_STACK];
+                    REAL ra[FM_K_STACK], rb[FM_K_STACK];
                     memcpy(sa, G + ia, (size_t)k * sizeof(REAL));
                     memcpy(sb, G + ib, (size_t)k * sizeof(REAL));
                     FM_SIMD
                     for (int d = 0; d < k; d++) {
-                        const REAL ga = s * b[d] + reg * a[d], gb = s * a[d] + reg * b[d];
-                        sa[d] += ga * ga;
-                        sb[d] += gb * gb;
-                        a[d] -= lr * ga / FM_NAME(fm_real_sqrt)(sa[d] + eps);
-                        b[d] -= lr * gb / FM_NAME(fm_real_sqrt)(sb[d] + eps);
+                        ga[d] = s * b[d] + reg * a[d];
+                        gb[d] = s * a[d] + reg * b[d];
+                        sa[d] += ga[d] * ga[d];
+                        sb[d] += gb[d] * gb[d];
+                    }
+                    FM_NAME(ffm_inverse_sqrt)(ra, sa, eps, k);
+                    FM_NAME(ffm_inverse_sqrt)(rb, sb, eps, k);
+                    FM_SIMD
+                    for (int d = 0; d < k; d++) {
+                        a[d] -= lr * ga[d] * ra[d];
+                        b[d] -= lr * gb[d] * rb[d];
                     }
                     memcpy(G + ia, sa, (size_t)k * sizeof(REAL));
                     memcpy(G + ib, sb, (size_t)k * sizeof(REAL));
@@ -250,34 +379,46 @@ static FM_INLINE void FM_NAME(ffm_update_pairs)(const FM_NAME(ffm_ctx) *c, const
     }
 }
 
-/* Trains on positions [begin, end) of the visit order. */
+/* Trains on positions [begin, end) of the visit order. Rows come in a random
+ * order, so each costs misses (row pointer and target, then its entries, then
+ * its parameters) that depend on each other; they are prefetched in stages,
+ * FFM_PF_ROW, FFM_PF_ENTRIES and FFM_PF_PARAMS rows ahead, as in sgd_impl.h. */
 static FM_INLINE void FM_NAME(ffm_rows)(const FM_NAME(ffm_ctx) *c, FM_NAME(ffm_worker) *wk,
                                         int64_t begin, int64_t end, const int k,
                                         const int binary, const int rule)
 {
-    int64_t ring[FFM_PF_AHEAD + 1];
+    int64_t ring[FFM_RING];
     const int64_t F = c->F;
-    for (int64_t a = 0; a <= FFM_PF_AHEAD && begin + a < end; a++) {
-        ring[(begin + a) % (FFM_PF_AHEAD + 1)] =
-            (int64_t)fm_visit_row(&c->order, &wk->cursor, (uint64_t)(begin + a));
-        if (c->prefetch)
-            FM_NAME(ffm_prefetch_row)(c, ring[(begin + a) % (FFM_PF_AHEAD + 1)], k);
+    for (int64_t a = begin; a < begin + FFM_PF_ROW && a < end; a++) {
+        ring[a & (FFM_RING - 1)] = (int64_t)fm_visit_row(&c->order, &wk->cursor, (uint64_t)a);
+        FM_PREFETCH_READ(c->indptr + ring[a & (FFM_RING - 1)]);
     }
     for (int64_t pos = begin; pos < end; pos++) {
-        const int64_t row = ring[pos % (FFM_PF_AHEAD + 1)];
+        const int64_t row = ring[pos & (FFM_RING - 1)];
         const int64_t b = c->indptr[row], nnz = c->indptr[row + 1] - b;
         const IDX *idx = c->indices + b;
         const int32_t *fld = c->fields + b;
         const REAL *val = binary ? NULL : c->data + b;
-        const double sw = c->sample_weight ? c->sample_weight[row] : 1.0;
-        double r, pred, g, loss;
-        if (pos + FFM_PF_AHEAD + 1 < end) {
-            const int64_t next =
-                (int64_t)fm_visit_row(&c->order, &wk->cursor, (uint64_t)(pos + FFM_PF_AHEAD + 1));
-            ring[(pos + FFM_PF_AHEAD + 1) % (FFM_PF_AHEAD + 1)] = next;
-            if (c->prefetch)
-                FM_NAME(ffm_prefetch_row)(c, next, k);
+        double r, pred, g, loss, sw;
+        if (pos + FFM_PF_ROW < end) {
+            const int64_t ahead =
+                (int64_t)fm_visit_row(&c->order, &wk->cursor, (uint64_t)(pos + FFM_PF_ROW));
+            ring[(pos + FFM_PF_ROW) & (FFM_RING - 1)] = ahead;
+            FM_PREFETCH_READ(c->indptr + ahead);
+            FM_PREFETCH_READ(c->y + ahead);
+            if (c->sample_weight)
+                FM_PREFETCH_READ(c->sample_weight + ahead);
         }
+        if (pos + FFM_PF_ENTRIES < end) {
+            const int64_t e = c->indptr[ring[(pos + FFM_PF_ENTRIES) & (FFM_RING - 1)]];
+            FM_PREFETCH_READ(c->indices + e);
+            FM_PREFETCH_READ(c->fields + e);
+            if (!binary)
+                FM_PREFETCH_READ(c->data + e);
+        }
+        if (c->prefetch && pos + FFM_PF_PARAMS < end)
+            FM_NAME(ffm_prefetch_row)(c, ring[(pos + FFM_PF_PARAMS) & (FFM_RING - 1)], k);
+        sw = c->sample_weight ? c->sample_weight[row] : 1.0;
         pred = FM_NAME(ffm_predict_row)(wk->w0, c->w, c->V, F, k, c->linear, c->normalize, idx,
                                         fld, val, nnz, binary, &r);
         if (c->loss == FM_LOSS_SQUARED)

@@ -390,8 +390,11 @@ int fm_ffm_predict(const fm_ffm_model *model, const fm_csr *X, const int32_t *fi
                    double *out, int n_threads);
 
 /* NULL when params fit the FFM model, else a static message naming the problem.
- * FFM epochs run serial or hogwild (AUTO picks hogwild): every row costs
- * O(nnz^2 k), so the shared model's cache lines are a small part of its time. */
+ * FFM epochs run serial, hogwild or hybrid (AUTO picks hybrid): under hybrid each
+ * thread trains private copies of the hot features (in at least 1/200 of a sample
+ * of rows, up to 4 MiB of copies) and merges them into the model every 2048 rows
+ * (one thread at a time: the average of the threads' changes of the parameters,
+ * the sum of their changes of the adaptive state); the other features are shared. */
 const char *fm_check_ffm_sgd_params(const fm_sgd_params *params, const fm_ffm_model *model);
 
 /* One SGD-family epoch of the FFM over the rows of X in the random order of

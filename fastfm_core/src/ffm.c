@@ -13,6 +13,7 @@
 #include "parallel.h"
 #include "permutation.h"
 #include "step_rules.h"
+#include "hotset.h"
 #include "dispatch.h"
 
 #define FM_TEMPLATE "ffm_unit.h"
@@ -88,8 +89,9 @@ const char *fm_check_ffm_sgd_params(const fm_sgd_params *p, const fm_ffm_model *
         return "clip_min must be <= clip_max";
     if (p->schedule.n_threads < 1)
         return "n_threads must be >= 1";
-    if (p->sgd.parallel_mode != FM_PARALLEL_AUTO && p->sgd.parallel_mode != FM_PARALLEL_HOGWILD)
-        return "an FFM epoch runs parallel_mode auto or hogwild";
+    if (p->sgd.parallel_mode != FM_PARALLEL_AUTO && p->sgd.parallel_mode != FM_PARALLEL_HOGWILD &&
+        p->sgd.parallel_mode != FM_PARALLEL_HYBRID)
+        return "an FFM epoch runs parallel_mode auto, hogwild or hybrid";
     if (p->schedule.block_rows < 0)
         return "block_rows must be >= 0";
     if (p->sgd.rule < FM_RULE_SGD || p->sgd.rule > FM_RULE_FTRL)

@@ -15,7 +15,7 @@ from rapidfm._sklearn_compat import ClassifierMixin
 __all__ = ["UnknownEstimatorError", "estimator_class", "estimator_kind", "estimator_task",
            "register_estimator", "registered_estimators", "registered_name"]
 
-MODEL_KINDS = ("fm",)
+MODEL_KINDS = ("fm", "ffm")
 TASKS = ("regression", "binary_classification")
 
 _ESTIMATORS = {}

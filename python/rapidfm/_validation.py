@@ -342,7 +342,10 @@ def _non_numeric_hint(X, arr, owner):
         text += (" Categorical columns (strings, categories, ids) need one-hot encoding, "
                  f"e.g. {_pipeline_text(keys, n_cols, owner)} with {_ONE_HOT} (and "
                  "sklearn.compose.make_column_transformer): a factorization machine then "
-                 "learns a weight and a factor vector per category.")
+                 "learns a weight and a factor vector per category. "
+                 "rapidfm.encode_frame(frame) does it in one call and returns (X, "
+                 "feature_fields, encoder), one field per column, for FFMClassifier / "
+                 "FFMRegressor(feature_fields=...) too.")
     return text
 
 

@@ -101,6 +101,7 @@ class _Rows:
     y: np.ndarray
     sample_weight: object  # ndarray or None
     block_rows: int = 0  # the kernel's visit order: 0 all rows at once, else by blocks
+    fields: object = None  # field-aware models: int32 field of every stored value
 
     @property
     def n_rows(self):
@@ -112,7 +113,10 @@ class _Rows:
         indptr, indices, data = _core.gather_rows(self.indptr, self.indices, self.data, rows,
                                                   n_threads)
         sw = None if self.sample_weight is None else self.sample_weight[rows]
-        return _Rows(indptr, indices, data, self.y[rows], sw)
+        fields = None
+        if self.fields is not None:  # gathered as a second index array of the same rows
+            fields = _core.gather_rows(self.indptr, self.fields, None, rows, n_threads)[1]
+        return _Rows(indptr, indices, data, self.y[rows], sw, fields=fields)
 
 
 # every solver's state attributes: a fit by one solver drops those of another
@@ -240,12 +244,14 @@ class _BaseFM(InspectionMixin, BaseEstimator):
             raise ValueError(f"validation_fraction must be < 1, got {fraction}")
         integer("n_iter_no_change", 1)
         real("tol", 0.0, strict=False)
-        if self.feature_groups is not None and "feature_groups" not in solver.parameters:
+        if (getattr(self, "feature_groups", None) is not None
+                and "feature_groups" not in solver.parameters):
             raise ValueError(
                 f"feature_groups is used by the solvers "
                 f"{[n for n, c in SOLVERS.items() if 'feature_groups' in c.parameters]}; "
                 f"solver={self.solver!r} does not use it")
-        if self.n_kept_samples is not None and "n_kept_samples" not in solver.parameters:
+        if (getattr(self, "n_kept_samples", None) is not None
+                and "n_kept_samples" not in solver.parameters):
             raise ValueError(f"n_kept_samples applies to solver='mcmc' only, not "
                              f"solver={self.solver!r}")
         if (isinstance(self.reg_linear_l1, numbers.Real) and self.reg_linear_l1 != 0
@@ -261,7 +267,39 @@ class _BaseFM(InspectionMixin, BaseEstimator):
         return get_solver(self.solver)(self, 1).loss(self._task)
 
     # -- training ----------------------------------------------------------------------
-    def _train(self, X, y, sample_weight, *, partial, eval_set=None, classes=None):
+    # -- the model kind (FM here; the field-aware estimators override these) -------------
+    _parameters = FMParameters
+
+    def _training_rows(self, X, dtype, fields, continuing, name):
+        """(indptr, indices, data, n_features, fields of the stored values or None)."""
+        indptr, indices, data, n_features = as_csr(X, dtype, owner=name,
+                                                   check_ids=not continuing)
+        return indptr, indices, data, n_features, None
+
+    def _validation_rows(self, X_val, dtype, n_features, fields):
+        indptr, indices, data, _ = as_csr(X_val, dtype, n_features=n_features, name="X_val",
+                                          owner=type(self).__name__)
+        return indptr, indices, data, None
+
+    def _new_parameters(self, n_features, k, dtype, seed, init_std, bias):
+        return FMParameters.new(n_features, k, dtype, seed, init_std, bias)
+
+    def _check_continued_shape(self, k):
+        if self.V_.shape[-1] != k:
+            raise ValueError(
+                f"n_factors={k}, but the fitted model has {self.V_.shape[-1]} factors: "
+                "a model can only go on training with its own n_factors"
+            )
+
+    def _factor_init_scale(self, solver, train):
+        return solver.factor_init_scale(train)
+
+    def _kind_attributes(self):
+        """Fitted attributes of the model kind besides w0_, w_, V_."""
+        return {}
+
+    def _train(self, X, y, sample_weight, *, partial, eval_set=None, classes=None,
+               fields=None, eval_fields=None):
         """fit (partial=False) and partial_fit (partial=True, one epoch), for every solver."""
         dtype, solver_cls = self._check_params()
         name = type(self).__name__
@@ -277,8 +315,8 @@ class _BaseFM(InspectionMixin, BaseEstimator):
             check_feature_names(feature_names, X, name)
         else:
             feature_names = feature_names_of(X)
-        indptr, indices, data, n_features = as_csr(X, dtype, owner=name,
-                                                   check_ids=not continuing)
+        indptr, indices, data, n_features, row_fields = self._training_rows(
+            X, dtype, fields, continuing, name)
         if continuing and n_features != self.n_features_in_:
             hint = "" if partial else (
                 ": warm_start=True continues the fitted model, which needs the same features "
@@ -301,12 +339,13 @@ class _BaseFM(InspectionMixin, BaseEstimator):
         if seed is None:
             seed = _resolve_seed(self.random_state)
         solver = solver_cls(self, n_threads)
-        train = _Rows(indptr, indices, values_or_none(data), y, sample_weight)
+        train = _Rows(indptr, indices, values_or_none(data), y, sample_weight,
+                      fields=row_fields)
 
         validation = None
         if not partial and eval_set is not None:
             validation = self._eval_rows(eval_set, dtype, n_features, target_attrs,
-                                         feature_names)
+                                         feature_names, eval_fields)
         hold_out = None
         if not partial and eval_set is None and self.early_stopping:
             def hold_out(rows, shuffled):
@@ -324,21 +363,18 @@ class _BaseFM(InspectionMixin, BaseEstimator):
 
         k = int(self.n_factors)
         if continuing:
-            if self.V_.shape[1] != k:
-                raise ValueError(
-                    f"n_factors={k}, but the fitted model has {self.V_.shape[1]} factors: "
-                    "a model can only go on training with its own n_factors"
-                )
+            self._check_continued_shape(k)
             # copies: the model stays intact on failure
-            params = FMParameters.of(self, dtype).rescaled(1.0 / scale)
+            params = self._parameters.of(self, dtype).rescaled(1.0 / scale)
             t = int(getattr(self, "t_", getattr(self, "n_iter_", 0)))
             history = list(getattr(self, "history_", []))
             previous = self._fitted_attributes()
         else:
             bias = self._initial_bias(train.y, train.sample_weight, smooth=partial)
-            params = FMParameters.new(n_features, k, dtype, seed,
-                                      float(self.init_std) * solver.factor_init_scale(train),
-                                      solver.initial_bias(bias))
+            params = self._new_parameters(
+                n_features, k, dtype, seed,
+                float(self.init_std) * self._factor_init_scale(solver, train),
+                solver.initial_bias(bias))
             t = 0
             history = []
             previous = None
@@ -355,6 +391,7 @@ class _BaseFM(InspectionMixin, BaseEstimator):
             state = dict(target_attrs)
             state.update(params.rescaled(scale).attributes() if scale != 1.0
                          else params.attributes())
+            state.update(self._kind_attributes())
             state.update(
                 n_features_in_=n_features, n_iter_=n_iter, history_=history, t_=t,
                 random_seed_=seed, best_epoch_=best_epoch, best_validation_loss_=best_loss,
@@ -384,8 +421,7 @@ class _BaseFM(InspectionMixin, BaseEstimator):
                 t += 1
                 val_loss = None
                 if validation is not None:
-                    raw = params.predict(validation.indptr, validation.indices,
-                                         values_or_none(validation.data), n_threads) * scale
+                    raw = params.predict_rows(validation, n_threads) * scale
                     outputs = solver.validation_outputs(
                         self._outputs_from_raw(raw, target_attrs, loss=solver.loss(self._task)))
                     val_loss = self._score_outputs(outputs, validation)
@@ -490,7 +526,8 @@ class _BaseFM(InspectionMixin, BaseEstimator):
                  f"{record['ns_per_nonzero']:.2f} ns/nnz  threads {record['n_threads']}")
         print(line, flush=True)
 
-    def _eval_rows(self, eval_set, dtype, n_features, target_attrs, feature_names=None):
+    def _eval_rows(self, eval_set, dtype, n_features, target_attrs, feature_names=None,
+                   fields=None):
         if not isinstance(eval_set, (tuple, list)) or len(eval_set) not in (2, 3):
             raise ValueError(
                 "eval_set must be a pair (X_val, y_val) or a triple (X_val, y_val, "
@@ -500,15 +537,15 @@ class _BaseFM(InspectionMixin, BaseEstimator):
         X_val, y_val = eval_set[0], eval_set[1]
         try:
             check_feature_names(feature_names, X_val, type(self).__name__)
-            indptr, indices, data, _ = as_csr(X_val, dtype, n_features=n_features,
-                                              name="X_val", owner=type(self).__name__)
+            indptr, indices, data, val_fields = self._validation_rows(X_val, dtype, n_features,
+                                                                      fields)
             n_rows = indptr.size - 1
             y_val = check_y(y_val, n_rows, numeric=self._task == "regression")
             y_val = self._encode_validation_targets(y_val, target_attrs)
             sw = check_sample_weight(eval_set[2] if len(eval_set) == 3 else None, n_rows)
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"eval_set: {exc}") from None
-        return _Rows(indptr, indices, data, y_val, sw)
+        return _Rows(indptr, indices, values_or_none(data), y_val, sw, fields=val_fields)
 
     def _hold_out(self, rows, seed, shuffle, n_threads):
         """(training rows, validation rows): validation_fraction of the rows, at random.

@@ -325,6 +325,7 @@ def _ensure_estimators(name=None):
     known = _registry.registered_estimators()
     if not known or (name is not None and name not in known):
         import rapidfm.estimators  # noqa: F401
+        import rapidfm.field_aware  # noqa: F401
 
 
 def _solver_registry():
@@ -675,8 +676,11 @@ def _check_model(model, task, path):
         raise _fail(path, f"fitted attributes missing: {', '.join(missing)}")
     w0, w, V, n = model.w0_, model.w_, model.V_, model.n_features_in_
 
-    if not isinstance(V, np.ndarray) or V.ndim != 2:
-        raise _fail(path, f"V_ must be a 2-D array, got {getattr(V, 'shape', type(V).__name__)}")
+    field_aware = _registry.estimator_kind(type(model)) == "ffm"
+    ndim = 3 if field_aware else 2
+    if not isinstance(V, np.ndarray) or V.ndim != ndim:
+        raise _fail(path, f"V_ must be a {ndim}-D array, got "
+                          f"{getattr(V, 'shape', type(V).__name__)}")
     if V.dtype not in (np.float32, np.float64):
         raise _fail(path, f"V_ has dtype {V.dtype}; only float32 and float64 are supported")
     if not isinstance(w, np.ndarray) or w.ndim != 1:
@@ -704,11 +708,37 @@ def _check_model(model, task, path):
         lo, hi = model.y_min_, model.y_max_
         if not (_is_real(lo) and _is_real(hi)) or not lo <= hi:
             raise _fail(path, f"y_min_ = {lo!r} and y_max_ = {hi!r} do not form a range")
+    if field_aware:
+        _check_field_layout(model, path)
     _check_solver_state(model, lambda problem: _fail(path, problem))
     # the kernel wants C-contiguous, writable parameters (fit with warm start updates them)
     for name in ("w_", "V_") + _MCMC_STATE:
         if isinstance(state.get(name), np.ndarray):
             setattr(model, name, np.require(state[name], requirements=["C", "W"]))
+
+
+def _check_field_layout(model, path):
+    """A field-aware model's n_fields_ matches V_, and its per-column fields lie in range."""
+    state = vars(model)
+    missing = [n for n in ("n_fields_", "normalize_", "fit_linear_") if n not in state]
+    if missing:
+        raise _fail(path, f"fitted attributes missing: {', '.join(missing)}")
+    n_fields = state["n_fields_"]
+    if not _is_int(n_fields) or n_fields != model.V_.shape[1]:
+        raise _fail(path, f"n_fields_ is {n_fields!r} but V_ has {model.V_.shape[1]} fields")
+    for name in ("normalize_", "fit_linear_"):
+        if not isinstance(state[name], (bool, np.bool_)):
+            raise _fail(path, f"{name} must be True or False, got {state[name]!r}")
+    fields = state.get("feature_fields_")
+    if fields is not None:
+        if (not isinstance(fields, np.ndarray) or fields.dtype.kind not in "iu"
+                or fields.shape != (model.V_.shape[0],)):
+            raise _fail(path, f"feature_fields_ must be an int array of shape "
+                              f"({model.V_.shape[0]},), got "
+                              f"{getattr(fields, 'shape', type(fields).__name__)}")
+        if fields.size and not (0 <= fields.min() and fields.max() < n_fields):
+            raise _fail(path, f"feature_fields_ holds field ids outside [0, {n_fields})")
+        model.feature_fields_ = np.ascontiguousarray(fields, dtype=np.int32)
 
 
 def _float_array(value, name, shape, fail):

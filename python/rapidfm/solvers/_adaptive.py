@@ -42,11 +42,12 @@ class AdaptiveSolver(SGDSolver):
         return 1.0 / max(1.0, float(np.sqrt(mean_square)))
 
     @classmethod
-    def state_shapes(cls, n_features, n_factors):
-        """{attribute: shape} of the state of a model of this size (() for a float)."""
-        shapes = {SUM_SQ_W0: (), SUM_SQ_W: (n_features,), SUM_SQ_V: (n_features, n_factors)}
+    def state_shapes(cls, V_shape):
+        """{attribute: shape} of the state of a model whose V has shape V_shape (FM:
+        (n_features, n_factors), FFM: (n_features, n_fields, n_factors)); () for a float."""
+        shapes = {SUM_SQ_W0: (), SUM_SQ_W: (V_shape[0],), SUM_SQ_V: tuple(V_shape)}
         if cls.uses_z:
-            shapes.update({Z_W0: (), Z_W: (n_features,)})
+            shapes.update({Z_W0: (), Z_W: (V_shape[0],)})
         return shapes
 
     @classmethod
@@ -64,9 +65,9 @@ class AdaptiveSolver(SGDSolver):
             raise fail(f"the {cls.name} state is incomplete: it has {', '.join(present)} but "
                        f"not {', '.join(missing)}")
         V = state.get("V_")
-        if not isinstance(V, np.ndarray) or V.ndim != 2:
+        if not isinstance(V, np.ndarray) or V.ndim not in (2, 3):
             return  # the model check reports that
-        for name, shape in cls.state_shapes(*V.shape).items():
+        for name, shape in cls.state_shapes(V.shape).items():
             value = state[name]
             if shape == ():
                 if isinstance(value, np.ndarray) and value.ndim == 0:
@@ -87,7 +88,7 @@ class AdaptiveSolver(SGDSolver):
 
     def start(self, params, train, continuing, target_attrs):
         super().start(params, train, continuing, target_attrs)
-        n_features, k = params.V.shape
+        n_features = params.V.shape[0]
         dtype = params.V.dtype
         est = self.estimator
         state = vars(est)
@@ -96,7 +97,7 @@ class AdaptiveSolver(SGDSolver):
         resume = continuing and all(name in state for name in self.state_attributes)
         self.w0_state = np.zeros(2)
         self.sum_sq_w = np.zeros(n_features, dtype=dtype)
-        self.sum_sq_V = np.zeros((n_features, k), dtype=dtype)
+        self.sum_sq_V = np.zeros(params.V.shape, dtype=dtype)
         self.z_w = np.zeros(n_features, dtype=dtype) if self.uses_z else None
         if resume:
             self.w0_state[0] = float(state[SUM_SQ_W0])

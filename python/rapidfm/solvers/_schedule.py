@@ -10,7 +10,11 @@ class LearningRateSchedule:
     def eta0(self):
         """The learning rate set, or this solver's default for learning_rate=None."""
         rate = self.estimator.learning_rate
-        return self.default_learning_rate if rate is None else float(rate)
+        if rate is not None:
+            return float(rate)
+        # a model kind may have its own defaults (the field-aware estimators: libffm's)
+        defaults = getattr(self.estimator, "_default_learning_rates", None) or {}
+        return float(defaults.get(self.name, self.default_learning_rate))
 
     def learning_rate_at(self, epoch):
         """eta0 for 'constant'; eta0 / (1 + epoch)^power_t for 'invscaling' (epoch from 0)."""

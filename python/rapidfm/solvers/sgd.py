@@ -118,13 +118,12 @@ class SGDSolver(LearningRateSchedule, Solver):
         est = self.estimator
         lr = self.learning_rate_at(t)
         self.last_learning_rate = lr
-        params.w0, stats = _core.sgd_epoch(
-            params.w0, params.w, params.V, train.indptr, train.indices, train.data, train.y,
-            train.sample_weight, loss=self.loss_name, learning_rate=lr,
-            reg_bias=float(est.reg_bias), reg_linear=float(est.reg_linear),
-            reg_factors=float(est.reg_factors), clip_min=self.clip_min,
-            clip_max=self.clip_max, n_threads=self.n_threads, parallel_mode=est.parallel,
-            seed=seed, block_rows=train.block_rows, **self.kernel_options())
+        stats = params.sgd_epoch(
+            train, loss=self.loss_name, learning_rate=lr, reg_bias=float(est.reg_bias),
+            reg_linear=float(est.reg_linear), reg_factors=float(est.reg_factors),
+            clip_min=self.clip_min, clip_max=self.clip_max, n_threads=self.n_threads,
+            parallel_mode=est.parallel, seed=seed, block_rows=train.block_rows,
+            **self.kernel_options())
         return {
             "train_loss": stats["loss_sum"] / max(stats["weight_sum"], 1e-300),
             "learning_rate": lr,

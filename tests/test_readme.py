@@ -79,16 +79,24 @@ def test_python_blocks_run(workdir):
             assert {k: params[k] for k in ML100K_SETTINGS} == ML100K_SETTINGS
     # the libFM round trip predicts as the model it came from (the block asserts it too)
     assert "libfm_model" in namespace
+    # the FFM block's figure (libffm's best on the test file itself is 0.2700)
+    assert "ffm" in namespace and 0.2 < namespace["logloss"] < 0.25
 
 
 def test_dataframe_pipeline_block(workdir):
     pytest.importorskip("pandas")
     pytest.importorskip("sklearn")
     blocks = [(code, line) for code, line in _blocks("python") if "import pandas" in code]
-    assert len(blocks) == 1
+    assert len(blocks) == 2
     namespace = {"__name__": "__readme__"}
     _run_python_block(*blocks[0], namespace)
     assert namespace["rmse"] < 0.95
+    # the FFM block: encode_frame and FieldEncoder on the same frame (it uses rapidfm and
+    # numpy from the README's earlier blocks)
+    namespace = {"__name__": "__readme__", "rapidfm": __import__("rapidfm")}
+    _run_python_block(*blocks[1], namespace)
+    assert namespace["feature_fields"].max() == 3 and namespace["ffm"].n_fields_ == 4
+    assert namespace["ffm"].V_.shape == (namespace["X"].shape[1], 4, 8)
 
 
 @pytest.mark.slow  # nine command-line processes, about 6 s

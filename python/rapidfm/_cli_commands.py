@@ -6,8 +6,9 @@ Conventions shared by the three commands (and stated in their --help):
   predictions of ``predict --out -``) go to stdout, so ``rapidfm predict m d > p``
   captures nothing but predictions.
 - Data files: libsvm / libFM text (``--format svmlight``), libffm text (``libffm``;
-  the fields are read and ignored, as an FM has no fields) or a cache folder
-  written by ``rapidfm convert`` (``cache``). ``auto`` picks ``cache`` for a folder
+  ``train --model-kind ffm`` trains a field-aware FM on its fields, a plain FM
+  ignores them) or a cache folder written by ``rapidfm convert`` (``cache``; one
+  made from libffm text keeps the fields). ``auto`` picks ``cache`` for a folder
   and otherwise looks at the first data line: ``field:index:value`` items mean
   libffm.
 - Feature numbering (``--zero-based auto|yes|no``): ``auto`` reads a file without
@@ -15,6 +16,10 @@ Conventions shared by the three commands (and stated in their --help):
   file is applied to the validation file and stored in the model
   (``data_one_based_``), so ``predict`` numbers its file the same way; an
   ``auto`` guess per file could shift a test file that happens to lack feature 0.
+- Field-aware models (``train --model-kind ffm``, FFMClassifier / FFMRegressor):
+  the field of every value comes from the libffm file or the cache; ``predict``
+  on such a model reads them the same way (or uses the model's per-column
+  ``feature_fields_`` when it was fitted with them in Python).
 """
 
 import json
@@ -46,6 +51,7 @@ class DataSet:
     one_based: object  # True / False, or None when unknown (a cache without the record)
     seconds: float
     has_fields: bool = False  # libffm data, or a cache made from it: fields an FM ignores
+    fields: object = None  # the int32 field of every stored value (has_fields), else None
 
 
 def check_output(path, what):
@@ -151,6 +157,31 @@ def with_width(X, n_features):
     return wider
 
 
+def per_value_fields(X, fields):
+    """(X, fields) that a field-aware estimator reads as one field per stored value.
+
+    The estimators take a fields array of X's nnz as per value and one of X's width
+    as per column, and refuse one that is both (nnz == width). Then the last value of
+    the first non-empty row is repeated with the value 0: the estimators sum repeats
+    of a (feature, field) key of a row, so the rows they train and predict on are
+    exactly those of X.
+    """
+    nnz = int(X.indptr[-1])
+    if fields is None or nnz == 0 or nnz != X.shape[1]:
+        return X, fields
+    indptr = np.asarray(X.indptr, dtype=np.int64)
+    row = int(np.flatnonzero(np.diff(indptr))[0])
+    at = int(indptr[row + 1])  # after the row's last value
+    indices = np.asarray(X.indices[:nnz])
+    fields = np.asarray(fields[:nnz])
+    indices = np.insert(indices, at, indices[at - 1])
+    fields = np.insert(fields, at, fields[at - 1])
+    data = np.insert(np.asarray(X.data[:nnz]), at, 0)
+    indptr = indptr.copy()
+    indptr[row + 1:] += 1
+    return sp.csr_matrix((data, indices, indptr), shape=X.shape), fields
+
+
 def read_data(path, fmt="auto", zero_based="auto", dtype=np.float32, threads=None,
               one_based_because=None):
     """A DataSet from a text file or a cache folder (width: the largest index + 1).
@@ -166,17 +197,20 @@ def read_data(path, fmt="auto", zero_based="auto", dtype=np.float32, threads=Non
     if fmt == "auto":
         fmt = sniff_format(path)
     if fmt == "cache":
-        X, y = open_cache(path)
+        if _cache_has_fields(path):  # memory-mapped too: costs nothing until used
+            X, fields, y = open_cache(path, with_fields=True)
+        else:
+            (X, y), fields = open_cache(path), None
         return DataSet(X, y, fmt, _cache_one_based(path), time.perf_counter() - start,
-                       _cache_has_fields(path))
+                       fields is not None, fields)
     if os.path.isdir(path):
         raise IsADirectoryError(f"{path} is a folder, not a {fmt} file (a cache folder is "
                                 "read with --format cache or auto)")
     if fmt == "libffm":
         if zero_based is False:
             raise UsageError("libffm files are numbered from 0: --zero-based no does not apply")
-        X, _fields, y = load_libffm(path, dtype=dtype, n_jobs=threads)
-        return DataSet(X, y, fmt, False, time.perf_counter() - start, True)
+        X, fields, y = load_libffm(path, dtype=dtype, n_jobs=threads)
+        return DataSet(X, y, fmt, False, time.perf_counter() - start, True, fields)
     if zero_based is True:
         X, y = load_svmlight(path, dtype=dtype, zero_based=True, n_jobs=threads)
         return DataSet(X, y, fmt, False, time.perf_counter() - start)
@@ -230,13 +264,28 @@ def _loss_report(model):
 # -- train --------------------------------------------------------------------------------
 
 
+# the default --epochs of each --model-kind (ffm: libffm's -t, as FFMClassifier's)
+DEFAULT_EPOCHS = {"fm": 25, "ffm": 15}
+
+
+def _max_field(fields):
+    return int(np.max(fields)) if fields is not None and len(fields) else -1
+
+
 def run_train(args):
-    from rapidfm import FMClassifier, FMRegressor
+    from rapidfm import FFMClassifier, FFMRegressor, FMClassifier, FMRegressor
     from rapidfm._validation import effective_n_threads
 
+    ffm = args.model_kind == "ffm"
+    if args.model in ("fm", "ffm") and not os.path.exists(args.model):
+        raise UsageError(f"--model is the model file to write ({args.model!r} would be a file "
+                         f"of that name): the kind of model is --model-kind {args.model}")
+    if args.epochs is None:
+        args.epochs = DEFAULT_EPOCHS[args.model_kind]
     check_output(args.model, "--model")
     _check_plot(args)
     _check_solver_options(args)
+    _check_kind_options(args)
     dtype = DTYPES[args.dtype]
     zero_based = ZERO_BASED[args.zero_based]
     data = read_data(args.data, args.format, zero_based, dtype, args.threads)
@@ -246,9 +295,21 @@ def run_train(args):
                              f"more than --n-features {args.n_features}")
         data.X = with_width(data.X, args.n_features)
     _say(args, f"read {_describe(args.data, data)}")
-    if data.has_fields:
+    n_fields = None
+    if ffm:
+        if data.fields is None:
+            raise ValueError(f"--model-kind ffm needs the field of every value, and "
+                             f"{args.data} holds none ({data.fmt} data): train on a libffm "
+                             "file (label field:index:value ...) or a cache converted from one")
+        n_fields = _max_field(data.fields) + 1
+        if args.n_fields is not None:
+            if args.n_fields < n_fields:
+                raise ValueError(f"{args.data} has field {n_fields - 1}, more than --n-fields "
+                                 f"{args.n_fields} allows (ids 0..{args.n_fields - 1})")
+            n_fields = args.n_fields
+    elif data.has_fields:
         _say(args, f"note: {args.data} holds libffm fields; rapidfm trains a plain FM, which "
-                   "ignores them (field-aware FM is not implemented yet)")
+                   "ignores them (--model-kind ffm trains a field-aware FM on them)")
     task = _task_of(args, data.y)
     n_features = data.X.shape[1]
 
@@ -263,6 +324,18 @@ def run_train(args):
                              f"the training data {n_features} (pass --n-features to make "
                              "room for features that only the validation rows have)")
         eval_set = (with_width(val.X, n_features), val.y)
+        if ffm:
+            if val.fields is None:
+                raise ValueError(f"--model-kind ffm needs the field of every value, and the "
+                                 f"validation file {args.validation} holds none ({val.fmt} "
+                                 "data): use a libffm file or a cache converted from one")
+            if _max_field(val.fields) >= n_fields:
+                raise ValueError(f"validation file {args.validation} has field "
+                                 f"{_max_field(val.fields)}, the training data {n_fields} "
+                                 "fields (pass --n-fields to make room for fields that only "
+                                 "the validation rows have)")
+            X_val, val_fields = per_value_fields(eval_set[0], val.fields)
+            eval_set = (X_val, val.y)
         _say(args, f"read {_describe(args.validation, val)}")
 
     # --reg is the shorthand for both; --reg-linear / --reg-factors override it; unset,
@@ -278,7 +351,18 @@ def run_train(args):
         if value is not None:
             params[name] = value
     params.update(_solver_params(args, n_features))
-    model = (FMClassifier if task == "classification" else FMRegressor)(**params)
+    fit_args = {}
+    if ffm:
+        params.update(n_fields=n_fields, normalize=not args.no_norm,
+                      fit_linear=not args.no_linear)
+        X_train, fit_args["fields"] = per_value_fields(data.X, data.fields)
+        if eval_set is not None:
+            fit_args["eval_fields"] = val_fields
+        kinds = (FFMClassifier, FFMRegressor)
+    else:
+        X_train = data.X
+        kinds = (FMClassifier, FMRegressor)
+    model = kinds[0 if task == "classification" else 1](**params)
     loss_name, report = _loss_report(model)
     verbose = getattr(args, "verbose", False)
     show = progress_enabled(sys.stderr, force=args.progress or verbose, quiet=args.quiet)
@@ -289,7 +373,7 @@ def run_train(args):
                      if show else None)
     start = time.perf_counter()
     with progress:
-        model.fit(data.X, data.y, eval_set=eval_set)
+        model.fit(X_train, data.y, eval_set=eval_set, **fit_args)
     seconds = time.perf_counter() - start
 
     # the callback is a closure over this run: do not store it (the file would list it
@@ -385,6 +469,21 @@ def _check_solver_options(args):
 _ROW_SOLVERS = ("adagrad", "sgd", "ftrl")  # the SGD family: epochs over the rows
 
 
+def _check_kind_options(args):
+    """UsageError for options that the chosen --model-kind does not take."""
+    if args.model_kind == "ffm":
+        if args.solver not in _ROW_SOLVERS:
+            raise UsageError(f"--model-kind ffm trains with --solver adagrad (default), sgd "
+                             f"or ftrl; {args.solver} is a solver of the plain FM")
+        return
+    used = [flag for flag, value in (("--no-norm", args.no_norm),
+                                     ("--no-linear", args.no_linear),
+                                     ("--n-fields", args.n_fields is not None)) if value]
+    if used:
+        raise UsageError(f"{', '.join(used)} appl{'ies' if len(used) == 1 else 'y'} to "
+                         "--model-kind ffm (a field-aware FM)")
+
+
 def _solver_params(args, n_features):
     """The estimator parameters of --solver and of the options of that solver."""
     if args.solver in _ROW_SOLVERS:
@@ -467,6 +566,12 @@ def run_predict(args):
                    "(then pass --zero-based yes)")
     data = read_data(args.data, args.format, zero_based, model.V_.dtype.type, args.threads,
                      because)
+    ffm = getattr(model, "_model_kind", "fm") == "ffm"
+    if ffm and data.fields is None and getattr(model, "feature_fields_", None) is None:
+        raise ValueError(f"the model {args.model} is a field-aware FM "
+                         f"({type(model).__name__}): it needs the field of every value, and "
+                         f"{args.data} holds none ({data.fmt} data); predict on a libffm file "
+                         "or a cache converted from one")
     n = int(model.n_features_in_)
     if data.X.shape[1] > n:
         raise ValueError(
@@ -481,22 +586,25 @@ def run_predict(args):
               f"as the model's {n:,} (the last {n - data.X.shape[1]:,} are absent from it)",
               file=sys.stderr)
     X = with_width(data.X, n)
+    fields = {}  # the fields argument of a field-aware model
+    if ffm:
+        X, fields["fields"] = _model_fields(model, args, data, X)
 
     classifier = isinstance(model, FMClassifier)
     if classifier:
-        raw = model.decision_function(X)
+        raw = model.decision_function(X, **fields)
         # als / mcmc: a probit model, whose log-loss comes from the probabilities (the
         # fitted link, not the solver's name: adagrad and ftrl fit the logistic one)
         probit = getattr(model, "loss_", "logistic") == "probit"
-        p1 = (model.predict_proba(X)[:, 1] if not args.labels or (probit and args.metrics)
-              else None)
+        p1 = (model.predict_proba(X, **fields)[:, 1]
+              if not args.labels or (probit and args.metrics) else None)
         lines = (_label_text(model.classes_[(raw > 0).astype(int)]) if args.labels
                  else _number_text(p1))
     else:
         if args.labels:
             raise UsageError("--labels applies to classification models; this model is a "
                              "regressor")
-        pred = model.predict(X)
+        pred = model.predict(X, **fields)
         lines = _number_text(pred)
     write_lines(args.out, lines)
 
@@ -509,6 +617,19 @@ def run_predict(args):
             print(f"{args.data}: RMSE {np.sqrt(np.mean(err ** 2)):.6g}  MAE "
                   f"{np.mean(np.abs(err)):.6g}  ({err.size:,} rows)", file=sys.stderr)
     return 0
+
+
+def _model_fields(model, args, data, X):
+    """(X, fields) for predicting with a field-aware model: the fields of DATA (libffm
+    text or a cache made from it), or None where the model has per-column fields."""
+    if data.fields is None:
+        return X, None  # fitted with per-column fields (Python): they apply
+    n_fields = int(model.n_fields_)
+    if _max_field(data.fields) >= n_fields:
+        raise ValueError(f"{args.data} has field {_max_field(data.fields)}, but the model "
+                         f"{args.model} has {n_fields} fields (ids 0..{n_fields - 1}): the "
+                         "data do not match the model")
+    return per_value_fields(X, data.fields)
 
 
 def _classification_metrics(model, raw, y, name, p1=None):

@@ -1,7 +1,8 @@
 """The `rapidfm` command line. Exit codes: 0 ok, 1 failure, 2 bad usage.
 
-Subcommands: demo (below), train / predict / convert (rapidfm._cli_commands) and
-libfm (rapidfm._libfm_cli, libFM's own single-dash flags, parsed outside argparse).
+Subcommands: demo (below), train / predict / convert (rapidfm._cli_commands),
+libfm (rapidfm._libfm_cli, libFM's own single-dash flags, parsed outside argparse)
+and ffm-train / ffm-predict (rapidfm._libffm_cli, libffm's command lines, likewise).
 Runtime failures print one line, ``rapidfm: error: ...``, and exit with 1; usage
 errors print the usage and exit with 2.
 """
@@ -195,12 +196,17 @@ def _add_progress_options(p, epochs=False):
 def _add_train(subparsers):
     p = subparsers.add_parser(
         "train", help="train a model on a data file or cache and save it", epilog=_EXIT_CODES,
-        description="Trains FMRegressor or FMClassifier on DATA and saves the model to "
-                    "--model (atomically; load it with rapidfm.load or `rapidfm predict`). "
-                    + _DATA_NOTE,
+        description="Trains FMRegressor or FMClassifier (--model-kind ffm: FFMRegressor or "
+                    "FFMClassifier, a field-aware FM on the fields of libffm data) on DATA "
+                    "and saves the model to --model (atomically; load it with rapidfm.load "
+                    "or `rapidfm predict`). " + _DATA_NOTE,
     )
     p.add_argument("data", metavar="DATA", help="training data: text file or cache folder")
     p.add_argument("--model", required=True, metavar="OUT", help="model file to write")
+    p.add_argument("--model-kind", choices=("fm", "ffm"), default="fm",
+                   help="fm (default): a Factorization Machine; ffm: a field-aware FM "
+                        "(libffm's model, with the bias and linear terms unless "
+                        "--no-linear), which needs libffm data or a cache converted from it")
     p.add_argument("--task", choices=("auto", "regression", "classification"), default="auto",
                    help="squared loss, or logistic loss on two label values (default "
                         "auto: classification when the labels are -1/+1 or 0/1, else "
@@ -222,10 +228,11 @@ def _add_train(subparsers):
                         "Gibbs sampling (libFM's MCMC: the regularization is learned, "
                         "predictions average the kept samples); classification with "
                         "als/mcmc is probit")
-    p.add_argument("--epochs", type=_positive_int, default=25,
-                   help="epochs, or sweeps for als/mcmc (default 25)")
+    p.add_argument("--epochs", type=_positive_int, default=None,
+                   help="epochs, or sweeps for als/mcmc (default 25; --model-kind ffm: 15)")
     p.add_argument("--learning-rate", type=_positive_float, default=None,
-                   help="step size (default 0.04 for adagrad and ftrl, 0.01 for sgd)")
+                   help="step size (default 0.04 for adagrad and ftrl, 0.01 for sgd; "
+                        "--model-kind ffm: 0.2 and 0.1)")
     p.add_argument("--schedule", choices=("constant", "invscaling"), default="constant",
                    help="learning-rate schedule (default constant; adagrad and sgd)")
     p.add_argument("--reg-linear-l1", type=_nonnegative_float, default=None,
@@ -238,11 +245,21 @@ def _add_train(subparsers):
     p.add_argument("--reg-bias", type=_nonnegative_float, default=0.0,
                    help="L2 strength on w0 (default 0; mcmc: the prior precision of w0)")
     p.add_argument("--reg-linear", type=_nonnegative_float, default=None,
-                   help="L2 strength on w (default 0.01)")
+                   help="L2 strength on w (default 0.01; --model-kind ffm: 2e-5)")
     p.add_argument("--reg-factors", type=_nonnegative_float, default=None,
-                   help="L2 strength on V (default 0.06)")
+                   help="L2 strength on V (default 0.06; --model-kind ffm: 2e-5, libffm's "
+                        "-l)")
     p.add_argument("--init-std", type=_nonnegative_float, default=0.1,
                    help="standard deviation of the initial V (default 0.1)")
+    p.add_argument("--no-norm", action="store_true",
+                   help="--model-kind ffm: do not scale each row to unit L2 norm (libffm's "
+                        "--no-norm; by default rows are normalized, as libffm does)")
+    p.add_argument("--no-linear", action="store_true",
+                   help="--model-kind ffm: no bias and linear terms, pairs only (libffm's "
+                        "model)")
+    p.add_argument("--n-fields", type=_positive_int, default=None,
+                   help="--model-kind ffm: number of fields (default: largest field + 1); "
+                        "leave room for fields that only later files have")
     p.add_argument("--feature-groups", metavar="FILE", default=None,
                    help="als/mcmc: one group id (0..G-1) per feature line, libFM's -meta "
                         "file; mcmc draws the priors of w and V per group")
@@ -287,7 +304,9 @@ def _add_predict(subparsers):
                     "probability of the positive class, classes_[1] (classification). "
                     + _DATA_NOTE,
     )
-    p.add_argument("model", metavar="MODEL", help="model file written by `rapidfm train`")
+    p.add_argument("model", metavar="MODEL",
+                   help="model file written by `rapidfm train` (or ffm-train, model.save); "
+                        "a field-aware model reads the fields of libffm DATA")
     p.add_argument("data", metavar="DATA", help="data to predict: text file or cache folder")
     p.add_argument("--out", default="-", metavar="FILE",
                    help="output file, '-' for stdout (default)")
@@ -329,6 +348,21 @@ def _add_libfm(subparsers):
     )
 
 
+def _add_libffm(subparsers):
+    # listed for `rapidfm --help`; main() hands the arguments to _libffm_cli, which
+    # parses libffm's flags as libffm does (options, then the files)
+    subparsers.add_parser(
+        "ffm-train", add_help=False,
+        help="libffm's ffm-train (-l -k -t -r -s -p --auto-stop --no-norm --quiet) on "
+             "rapidfm's field-aware FM; `rapidfm ffm-train --help` lists the flags",
+    )
+    subparsers.add_parser(
+        "ffm-predict", add_help=False,
+        help="libffm's ffm-predict test_file model_file output_file (a model of "
+             "`rapidfm ffm-train`)",
+    )
+
+
 def _run(name):
     def run(args):
         from rapidfm import _cli_commands
@@ -349,6 +383,7 @@ def build_parser():
     _add_predict(subparsers)
     _add_convert(subparsers)
     _add_libfm(subparsers)
+    _add_libffm(subparsers)
     _add_demo(subparsers)
     return parser
 
@@ -372,6 +407,14 @@ def main(argv=None):
 
         def run(_args):
             return _libfm_cli.run(argv[1:])
+
+        parser = None
+    elif argv[:1] in (["ffm-train"], ["ffm-predict"]):
+        command = argv[0]
+        from rapidfm import _libffm_cli
+
+        def run(_args):
+            return _libffm_cli.run(command, argv[1:])
 
         parser = None
     else:

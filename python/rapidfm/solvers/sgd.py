@@ -82,6 +82,8 @@ class SGDSolver(LearningRateSchedule, Solver):
         est = self.estimator
         if est.shuffle != "auto":
             return est.shuffle == "copy"
+        if not getattr(est, "_shuffle_copy_pays", True):
+            return False  # a model kind whose rows cost more than their misses (FFM)
         # auto: no copy of data that is not in memory (a memory-mapped cache), nor
         # where block_rows asks for blocks of the data as stored, nor per partial_fit
         # call (the copy would cost as much as the epoch saves)

@@ -567,7 +567,9 @@ def test_two_thread_hogwild_epoch_adds_up_the_squared_gradients(mode, ran):
     up at every merge, so their sums are exact; the cold ones are hogwild's."""
     if not _core.openmp_enabled():
         pytest.skip("the kernel was built without OpenMP")
-    n_rows, n_fields, card, k = 4000, 4, 60, 4
+    # enough work for two threads (the kernel runs small epochs on one: see
+    # test_small_epochs_run_on_one_thread)
+    n_rows, n_fields, card, k = 4000, 10, 60, 8
     rows = skewed_one_hot_rows(n_rows, n_fields, card, seed=1)
     n_features = n_fields * card
     rng = np.random.default_rng(0)
@@ -768,3 +770,19 @@ def test_a_good_call_after_the_bad_ones():
     new_w0, stats = call_epoch(case, rule="adagrad", state=state)
     assert np.isfinite(new_w0) and stats["n_rows"] == 2
     assert np.all(np.isfinite(case["V"])) and np.all(state[3] >= 0)
+
+
+def test_small_epochs_run_on_one_thread():
+    """An epoch of less work than the kernel's threshold (pairs x factors: about a
+    millisecond) runs serially whatever n_threads asks, with the serial result."""
+    rows = skewed_one_hot_rows(300, 4, 20, seed=2)
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=len(rows))
+    w0, w, V = random_model(rng, 80, 4, 4, scale=0.1)
+    state = zero_state(80, 4, 4)
+    options = dict(rule="adagrad", loss="squared", lr=0.05, binary=True, seed=5)
+    two = kernel_epoch(rows, y, w0, w, V, state, n_threads=2, **options)
+    one = kernel_epoch(rows, y, w0, w, V, state, n_threads=1, **options)
+    assert two[4]["parallel_mode"] == "serial" and two[4]["n_threads"] == 1
+    np.testing.assert_array_equal(two[2], one[2])
+    assert two[0] == one[0]

@@ -383,6 +383,14 @@ typedef struct {
  * that does not (the kernels index V with the fields unchecked). */
 int64_t fm_ffm_check_fields(const int32_t *fields, int64_t n, int32_t n_fields);
 
+/* The FFM's fm_check_csr: in one pass, indptr is valid, every index lies in
+ * [0, n_cols) and every field in [0, n_fields) (FM_ERR_PARAM), the (feature, field)
+ * keys of a row strictly increase (FM_ERR_UNSORTED, FM_ERR_DUPLICATE: a feature may
+ * repeat under another field) and the values are finite. The first problem goes to
+ * *err. Nothing is copied, so memory-mapped rows stay on disk. */
+int fm_ffm_check_rows(const fm_csr *X, const int32_t *fields, int32_t n_fields,
+                      int64_t nnz_capacity, fm_csr_error *err);
+
 /* out[i] = y(x_i) of the FFM for every row of X (fields aligned with X's indices),
  * rows split across n_threads threads. X must have passed fm_check_csr (repeated
  * indices allowed under distinct fields) and fields fm_ffm_check_fields. */

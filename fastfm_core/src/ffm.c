@@ -31,6 +31,24 @@ int64_t fm_ffm_check_fields(const int32_t *fields, int64_t n, int32_t n_fields)
     return -1;
 }
 
+int fm_ffm_check_rows(const fm_csr *X, const int32_t *fields, int32_t n_fields,
+                      int64_t nnz_capacity, fm_csr_error *err)
+{
+    fm_csr_error ignored;
+    int status;
+    if (!err)
+        err = &ignored;
+    if (!X || !X->indptr)
+        return FM_ERR_NULL;
+    if (X->n_rows < 0 || X->n_cols < 0 || nnz_capacity < 0 || n_fields < 1)
+        return FM_ERR_SHAPE;
+    if (nnz_capacity > 0 && (!X->indices || !fields))
+        return FM_ERR_NULL;
+    FM_DISPATCH(status, ffm_check_rows_impl, X->real_type, X->index_type,
+                (X, fields, n_fields, nnz_capacity, err));
+    return status;
+}
+
 static int check_model_and_data(const fm_ffm_model *m, const fm_csr *X, const int32_t *fields)
 {
     if (!m || !X)

@@ -305,6 +305,25 @@ def check_ffm_fields(cnp.ndarray fields, int n_fields):
     return bad
 
 
+CSR_FIELD_RANGE = FM_ERR_PARAM
+
+
+def check_ffm_rows(cnp.ndarray indptr, cnp.ndarray indices, cnp.ndarray fields, data,
+                   int64_t n_cols, int n_fields):
+    """Validates FFM rows over (feature, field) keys without copying them; returns
+    (status, row, position, column) of the first problem (CSR_FIELD_RANGE for a field
+    outside [0, n_fields)). data None: all ones."""
+    cdef fm_csr X = _csr(indptr, indices, data, n_cols,
+                         FM_FLOAT32 if data is None else _real_type(data))
+    cdef const int32_t *f = _ffm_fields(fields, indices)
+    cdef fm_csr_error err
+    cdef int status
+    cdef int64_t capacity = indices.size
+    with nogil:
+        status = fm_ffm_check_rows(&X, f, n_fields, capacity, &err)
+    return status, err.row, err.position, err.column
+
+
 def ffm_predict(double w0, w, cnp.ndarray V, cnp.ndarray indptr, cnp.ndarray indices,
                 cnp.ndarray fields, data, *, bint linear=True, bint normalize=False,
                 int n_threads=1):

@@ -202,6 +202,8 @@ cdef extern from "fastfm.h" nogil:
         void *V
 
     int64_t fm_ffm_check_fields(const int32_t *fields, int64_t n, int32_t n_fields)
+    int fm_ffm_check_rows(const fm_csr *X, const int32_t *fields, int32_t n_fields,
+                          int64_t nnz_capacity, fm_csr_error *err)
     int fm_ffm_predict(const fm_ffm_model *model, const fm_csr *X, const int32_t *fields,
                        double *out, int n_threads)
     const char *fm_check_ffm_sgd_params(const fm_sgd_params *params, const fm_ffm_model *model)

@@ -20,7 +20,7 @@ from reference import logloss, rmse, sigmoid
 from reference_ffm import csr_to_rows, naive_ffm_predict, naive_ffm_step, rows_to_csr
 
 import rapidfm
-from rapidfm import DivergenceError, FFMClassifier, FFMRegressor, FMRegressor
+from rapidfm import DivergenceError, FFMClassifier, FFMRegressor, FMRegressor, _core
 from rapidfm._sklearn_compat import NotFittedError  # scikit-learn's, or its stand-in
 from rapidfm.field_aware import MAX_AUTO_FIELDS
 from rapidfm.io import load_libffm, load_svmlight
@@ -952,3 +952,46 @@ def test_divergence_is_an_error_not_nan(cls, dtype):
         model.set_params(learning_rate=1e3).fit(X, y, fields=fields)
     np.testing.assert_array_equal(model.V_, before)
     assert model.t_ == 1
+
+
+# -- rows as given: canonical rows are not copied (memory-mapped caches) -------------------
+
+def test_check_ffm_rows_finds_each_problem():
+    indptr = np.array([0, 3, 5], np.int64)
+    good = (np.array([1, 1, 4, 0, 2], np.int32), np.array([0, 2, 1, 1, 0], np.int32))
+    data = np.ones(5, np.float32)
+
+    def status(indices, fields, values=data, n_fields=3):
+        return _core.check_ffm_rows(indptr, indices, fields, values, 6, n_fields)[:3]
+
+    assert status(*good)[0] == 0  # feature 1 under fields 0 and 2: two keys
+    assert status(good[0], np.array([2, 0, 1, 1, 0], np.int32))[0] == _core.CSR_UNSORTED
+    assert status(good[0], np.array([0, 0, 1, 1, 0], np.int32))[0] == _core.CSR_DUPLICATE
+    assert status(*good, n_fields=2) == (_core.CSR_FIELD_RANGE, 0, 1)
+    assert status(np.array([1, 1, 4, 0, 6], np.int32), good[1]) == (
+        _core.CSR_INDEX_RANGE, 1, 4)
+    bad = data.copy()
+    bad[3] = np.nan
+    assert status(*good, values=bad) == (_core.CSR_NONFINITE, 1, 3)
+
+
+def test_a_memory_mapped_cache_trains_in_place_and_as_in_memory(tmp_path):
+    from rapidfm._ffm_data import ffm_rows
+    from rapidfm.cache import open_cache, save_cache
+
+    rng = np.random.default_rng(4)
+    n_rows, n_fields, card = 400, 4, 10
+    cols = rng.integers(0, card, (n_rows, n_fields)) + np.arange(n_fields) * card
+    X = sp.csr_matrix((np.ones(cols.size, np.float32), cols.ravel(),
+                       np.arange(0, cols.size + 1, n_fields)), shape=(n_rows, n_fields * card))
+    fields = np.tile(np.arange(n_fields, dtype=np.int32), n_rows)
+    y = rng.integers(0, 2, n_rows).astype(np.float64)
+    save_cache(X, y, tmp_path / "cache", fields=fields)
+    Xm, fm, ym = open_cache(tmp_path / "cache", with_fields=True)
+    rows, _ = ffm_rows(Xm, fm, np.float32)
+    assert np.shares_memory(rows.indices, Xm.indices)  # the cache's pages, not a copy
+    assert np.shares_memory(rows.fields, fm)
+    kw = dict(n_factors=4, n_epochs=3, random_state=0, block_rows=64)
+    mapped = FFMClassifier(**kw).fit(Xm, ym, fields=fm)
+    in_memory = FFMClassifier(**kw).fit(X, y, fields=fields)
+    np.testing.assert_array_equal(mapped.V_, in_memory.V_)

@@ -15,6 +15,7 @@ value, so per-column fields are expanded here.
 import numpy as np
 import scipy.sparse as sp
 
+from rapidfm import _core
 from rapidfm._validation import as_csr
 
 __all__ = ["FieldRows", "check_feature_fields", "ffm_rows"]
@@ -95,6 +96,30 @@ def _raw_csr(X, name):
     return None, None
 
 
+def _canonical_as_given(raw, data, indices, fields, dtype, n_fields, name):
+    """FieldRows of the arrays as they are when their rows are already canonical
+    (strictly increasing (feature, field) keys, as load_libffm and caches write them):
+    nothing is copied but what the kernel's types need, so a memory-mapped cache stays
+    on disk. None when a row needs sorting or summing."""
+    if indices.dtype not in (np.int32, np.int64):
+        return None
+    values = data if data.dtype == dtype else data.astype(dtype)
+    indptr = np.ascontiguousarray(raw.indptr, dtype=np.int64)
+    fields = np.ascontiguousarray(fields, dtype=np.int32)
+    indices = np.ascontiguousarray(indices)
+    values = np.ascontiguousarray(values)
+    status, row, position, column = _core.check_ffm_rows(indptr, indices, fields, values,
+                                                         raw.shape[1], n_fields)
+    if status in (_core.CSR_UNSORTED, _core.CSR_DUPLICATE):
+        return None
+    if status == _core.CSR_NONFINITE:
+        raise ValueError(f"{name} contains NaN or infinity ({name} row {row}, column "
+                         f"{column})")
+    if status != 0:
+        raise ValueError(f"{name}: {_core.strerror(status)} at {name} row {row}")
+    return FieldRows(indptr, indices, values, fields, raw.shape[1])
+
+
 def _row_of(indptr, position):
     return int(np.searchsorted(indptr, position, side="right") - 1)
 
@@ -173,6 +198,9 @@ def ffm_rows(X, fields, dtype, *, feature_fields=None, n_features=None, n_fields
     if n_features is not None and n_cols != n_features:
         raise ValueError(f"{name} has {n_cols} features, but {owner} is expecting "
                          f"{n_features} features as input")
+    rows = _canonical_as_given(raw, data, indices, per_value, dtype, n_fields, name)
+    if rows is not None:
+        return rows, n_fields
     keys = indices.astype(np.int64) * np.int64(n_fields) + per_value.astype(np.int64)
     key_matrix = sp.csr_matrix((data, keys, np.asarray(raw.indptr, dtype=np.int64)),
                                shape=(n_rows, n_cols * n_fields))

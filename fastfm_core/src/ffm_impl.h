@@ -786,8 +786,7 @@ static int FM_NAME(ffm_sgd_epoch_impl)(fm_ffm_model *m, const fm_csr *X, const i
     const int k = m->n_factors;
     int n_threads = fm_clamp_threads(prm->schedule.n_threads);
     int mode = prm->sgd.parallel_mode;
-    double shared_w0 = m->w0;
-    double shared_sq = state ? state->w0_sum_sq : 0.0, shared_z = state ? state->w0_z : 0.0;
+    fm_w0_copy shared; /* w0 and its adaptive state, folded by the threads (w0_fold.h) */
     double loss_sum = 0.0, weight_sum = 0.0;
     int64_t rows = 0, longest = 1, work = 0;
     int failed = 0;
@@ -797,6 +796,9 @@ static int FM_NAME(ffm_sgd_epoch_impl)(fm_ffm_model *m, const fm_csr *X, const i
                                 (int64_t)sizeof(REAL) * (adaptive ? 2 : 1);
 
     memset(&hs, 0, sizeof(hs));
+    shared.w0 = m->w0;
+    shared.sum_sq = state ? state->w0_sum_sq : 0.0;
+    shared.z = state ? state->w0_z : 0.0;
     c.indptr = X->indptr;
     c.indices = (const IDX *)X->indices;
     c.fields = fields;
@@ -866,19 +868,17 @@ static int FM_NAME(ffm_sgd_epoch_impl)(fm_ffm_model *m, const fm_csr *X, const i
         FM_NAME(ffm_worker) wk;
         REAL **entries = (REAL **)malloc(5 * (size_t)longest * sizeof(REAL *));
         REAL *hot_block = NULL;
-        /* hogwild: V and w are shared in place; w0, which every row writes, is
-         * private and folded into the shared one every FM_W0_SYNC rows (as the
-         * FM kernel does), so the cores do not trade its line on every row */
-        double synced = team > 1 ? fm_atomic_read(&shared_w0) : shared_w0;
-        double synced_sq = team > 1 ? fm_atomic_read(&shared_sq) : shared_sq;
-        double synced_z = team > 1 ? fm_atomic_read(&shared_z) : shared_z;
+        /* V and w are shared in place (hybrid: but for the hot features); w0, which
+         * every row writes, is private and folded into the shared one every
+         * FM_W0_SYNC rows (w0_fold.h) */
+        fm_w0_copy synced = fm_w0_read(&shared), mine;
         const int64_t sync = team > 1 ? FM_W0_SYNC : (hi - lo > 0 ? hi - lo : 1);
         int64_t since_merge = 0;
         memset(&wk, 0, sizeof(wk));
         fm_visit_cursor_init(&wk.cursor);
-        wk.w0 = synced;
-        wk.w0_sum_sq = synced_sq;
-        wk.w0_z = synced_z;
+        wk.w0 = synced.w0;
+        wk.w0_sum_sq = synced.sum_sq;
+        wk.w0_z = synced.z;
         if (entries) {
             wk.vb = entries;
             wk.gb = entries + longest;
@@ -896,24 +896,20 @@ static int FM_NAME(ffm_sgd_epoch_impl)(fm_ffm_model *m, const fm_csr *X, const i
                 since_merge = 0;
             }
             if (team > 1) {
-                fm_atomic_add(&shared_w0, wk.w0 - synced);
-                fm_atomic_add(&shared_sq, wk.w0_sum_sq - synced_sq);
-                fm_atomic_add(&shared_z, wk.w0_z - synced_z);
-                synced = fm_atomic_read(&shared_w0);
-                synced_sq = fm_atomic_read(&shared_sq);
-                synced_z = fm_atomic_read(&shared_z);
-                if (c.rule == FM_RULE_FTRL) /* z follows the merged w0 (see sgd_impl.h) */
-                    synced_z = fm_ftrl_z_for(synced, synced_z, synced_sq, c.lr, c.ftrl_beta, 0.0,
-                                             c.reg_bias);
-                wk.w0 = synced;
-                wk.w0_sum_sq = synced_sq;
-                wk.w0_z = synced_z;
+                mine.w0 = wk.w0;
+                mine.sum_sq = wk.w0_sum_sq;
+                mine.z = wk.w0_z;
+                fm_w0_fold(&shared, &mine, &synced, c.rule == FM_RULE_FTRL, c.lr, c.ftrl_beta,
+                           c.reg_bias);
+                wk.w0 = mine.w0;
+                wk.w0_sum_sq = mine.sum_sq;
+                wk.w0_z = mine.z;
             }
         }
         if (team == 1) {
-            shared_w0 = wk.w0;
-            shared_sq = wk.w0_sum_sq;
-            shared_z = wk.w0_z;
+            shared.w0 = wk.w0;
+            shared.sum_sq = wk.w0_sum_sq;
+            shared.z = wk.w0_z;
         }
         loss_sum += wk.loss_sum;
         weight_sum += wk.weight_sum;
@@ -924,13 +920,13 @@ static int FM_NAME(ffm_sgd_epoch_impl)(fm_ffm_model *m, const fm_csr *X, const i
     fm_hotset_free(&hs);
     if (failed)
         return FM_ERR_NOMEM;
-    m->w0 = shared_w0;
+    m->w0 = shared.w0;
     if (state) {
-        state->w0_sum_sq = shared_sq;
+        state->w0_sum_sq = shared.sum_sq;
         state->w0_z = prm->sgd.rule == FM_RULE_FTRL && n_threads > 1
-                          ? fm_ftrl_z_for(shared_w0, shared_z, shared_sq, c.lr, c.ftrl_beta, 0.0,
-                                          c.reg_bias)
-                          : shared_z;
+                          ? fm_ftrl_z_for(shared.w0, shared.z, shared.sum_sq, c.lr, c.ftrl_beta,
+                                          0.0, c.reg_bias)
+                          : shared.z;
     }
     stats->loss_sum = loss_sum;
     stats->weight_sum = weight_sum;

@@ -14,12 +14,12 @@
 #include "memory.h"
 #include "hotset.h"
 #include "step_rules.h"
+#include "w0_fold.h"
+#include "sgd_checks.h"
 #include "dispatch.h"
 
 #define FM_TEMPLATE "sgd_row_and_epoch.h"
 #include "instantiate.h"
-
-static int is_nonneg_finite(double x) { return isfinite(x) && x >= 0.0; }
 
 const char *fm_check_sgd_params(const fm_sgd_params *p, const fm_model *m)
 {
@@ -29,29 +29,12 @@ const char *fm_check_sgd_params(const fm_sgd_params *p, const fm_model *m)
         return "n_factors must be >= 0";
     if (m->n_features < 1)
         return "n_features must be >= 1";
-    if (!fm_loss_is_valid(p->objective.loss))
-        return "unknown loss";
-    if (!(isfinite(p->sgd.learning_rate) && p->sgd.learning_rate > 0.0))
-        return "learning_rate must be a finite number > 0";
-    if (!is_nonneg_finite(p->objective.reg_bias) || !is_nonneg_finite(p->objective.reg_linear) ||
-        !is_nonneg_finite(p->objective.reg_factors))
-        return "regularisation strengths must be finite numbers >= 0";
-    if (isnan(p->objective.clip_min) || isnan(p->objective.clip_max) || p->objective.clip_min > p->objective.clip_max)
-        return "clip_min must be <= clip_max";
-    if (p->schedule.n_threads < 1)
-        return "n_threads must be >= 1";
     if (p->sgd.parallel_mode < FM_PARALLEL_AUTO || p->sgd.parallel_mode > FM_PARALLEL_HYBRID ||
         p->sgd.parallel_mode == FM_PARALLEL_SERIAL)
         return "unknown parallel_mode";
     if (p->sgd.sync_every < 0)
         return "sync_every must be >= 0";
-    if (p->schedule.block_rows < 0)
-        return "block_rows must be >= 0";
-    if (p->sgd.rule < FM_RULE_SGD || p->sgd.rule > FM_RULE_FTRL)
-        return "unknown step rule";
-    if (!is_nonneg_finite(p->sgd.ftrl_beta) || !is_nonneg_finite(p->sgd.ftrl_l1))
-        return "ftrl_beta and ftrl_l1 must be finite numbers >= 0";
-    return NULL;
+    return fm_check_sgd_step(p);
 }
 
 int fm_sgd_epoch(fm_model *model, const fm_csr *X, const double *y,

@@ -475,14 +475,15 @@ static int FM_NAME(fm_sgd_hogwild)(fm_model *m, const FM_NAME(fm_sgd_ctx) *c, in
                                    int n_threads, fm_epoch_stats *stats)
 {
     const int k = m->n_factors;
-    double shared_w0 = m->w0;
-    /* w0's adaptive state, folded like w0 itself */
-    double shared_sq = c->state ? c->state->w0_sum_sq : 0.0;
-    double shared_z = c->state ? c->state->w0_z : 0.0;
+    /* w0 and its adaptive state, folded by the threads (w0_fold.h) */
+    fm_w0_copy shared;
     double loss_sum = 0.0, weight_sum = 0.0;
     int64_t rows = 0;
     int failed = 0;
     (void)n_threads; /* unused in a serial build */
+    shared.w0 = m->w0;
+    shared.sum_sq = c->state ? c->state->w0_sum_sq : 0.0;
+    shared.z = c->state ? c->state->w0_z : 0.0;
 
 #ifdef _OPENMP
 #pragma omp parallel num_threads(n_threads) reduction(+ : loss_sum, weight_sum, rows) reduction(| : failed)
@@ -496,29 +497,21 @@ static int FM_NAME(fm_sgd_hogwild)(fm_model *m, const FM_NAME(fm_sgd_ctx) *c, in
             failed = 1;
         } else {
             FM_NAME(fm_sgd_worker) wk;
-            double synced = fm_atomic_read(&shared_w0);
-            double synced_sq = fm_atomic_read(&shared_sq), synced_z = fm_atomic_read(&shared_z);
-            FM_NAME(fm_worker_init)(c, &wk, lo, hi, synced, (REAL *)m->w, (REAL *)m->V,
-                                    NULL, scratch, k, FM_NAME(fm_shared_state)(c), synced_sq,
-                                    synced_z);
+            fm_w0_copy synced = fm_w0_read(&shared), mine;
+            FM_NAME(fm_worker_init)(c, &wk, lo, hi, synced.w0, (REAL *)m->w, (REAL *)m->V,
+                                    NULL, scratch, k, FM_NAME(fm_shared_state)(c),
+                                    synced.sum_sq, synced.z);
             for (int64_t pos = lo; pos < hi; pos += FM_W0_SYNC) {
                 const int64_t end = pos + FM_W0_SYNC < hi ? pos + FM_W0_SYNC : hi;
                 FM_NAME(fm_sgd_rows_k)(c, &wk, pos, end, k);
-                fm_atomic_add(&shared_w0, wk.w0 - synced);
-                fm_atomic_add(&shared_sq, wk.w0_sum_sq - synced_sq);
-                fm_atomic_add(&shared_z, wk.w0_z - synced_z);
-                synced = fm_atomic_read(&shared_w0);
-                synced_sq = fm_atomic_read(&shared_sq);
-                synced_z = fm_atomic_read(&shared_z);
-                /* FTRL: the threads' changes of w0 and of n add up as for the other rules;
-                 * z then follows them (adding the threads' changes of z would overshoot,
-                 * as sqrt is concave in n) */
-                if (c->rule == FM_RULE_FTRL)
-                    synced_z = fm_ftrl_z_for(synced, synced_z, synced_sq, c->lr, c->ftrl_beta,
-                                             0.0, c->reg_bias);
-                wk.w0 = synced;
-                wk.w0_sum_sq = synced_sq;
-                wk.w0_z = synced_z;
+                mine.w0 = wk.w0;
+                mine.sum_sq = wk.w0_sum_sq;
+                mine.z = wk.w0_z;
+                fm_w0_fold(&shared, &mine, &synced, c->rule == FM_RULE_FTRL, c->lr,
+                           c->ftrl_beta, c->reg_bias);
+                wk.w0 = mine.w0;
+                wk.w0_sum_sq = mine.sum_sq;
+                wk.w0_z = mine.z;
             }
             loss_sum += wk.loss_sum;
             weight_sum += wk.weight_sum;
@@ -528,13 +521,13 @@ static int FM_NAME(fm_sgd_hogwild)(fm_model *m, const FM_NAME(fm_sgd_ctx) *c, in
     }
     if (failed)
         return FM_ERR_NOMEM;
-    m->w0 = shared_w0;
+    m->w0 = shared.w0;
     if (c->state) {
-        c->state->w0_sum_sq = shared_sq;
+        c->state->w0_sum_sq = shared.sum_sq;
         c->state->w0_z = c->rule == FM_RULE_FTRL
-                             ? fm_ftrl_z_for(shared_w0, shared_z, shared_sq, c->lr,
+                             ? fm_ftrl_z_for(shared.w0, shared.z, shared.sum_sq, c->lr,
                                              c->ftrl_beta, 0.0, c->reg_bias)
-                             : shared_z;
+                             : shared.z;
     }
     stats->loss_sum = loss_sum;
     stats->weight_sum = weight_sum;

@@ -48,6 +48,9 @@ Parts (--parts, default both):
                             here, as a check of the metric
 
 Peers and data (each part or contender is skipped, with the reason, when unavailable):
+  XLEARN_TRAIN   xLearn's xlearn_train (built by hand outside the repository with its
+                 cmake): its FFM (-s 2, AdaGrad, bias and linear terms) at the same k, eta
+                 and lambda, in both parts
   LIBFFM_DIR     a folder holding ffm-train and ffm-predict (libffm, built by hand outside
                  this repository; see bench/README.md)
   RAPIDFM_DATA   the data folder (default ../shared/data beside the repository), as in
@@ -242,6 +245,51 @@ def libffm_speed_run(folder, files, iters, threads, work):
             "logloss": printed, "command": full["command"]}
 
 
+# -- xLearn (its command line, built by hand outside the repository) ------------------------
+XLEARN_EPOCH = re.compile(r"^\[\s*\d+%\s*\]\s+(\d+)\s+(.*)$")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def xlearn_exe():
+    """(xlearn_train, None) or (None, why)."""
+    exe = os.environ.get("XLEARN_TRAIN")
+    if not exe:
+        return None, "skipped (not found): set XLEARN_TRAIN to xlearn_train"
+    if not (Path(exe).is_file() and os.access(exe, os.X_OK)):
+        return None, f"skipped (not found): XLEARN_TRAIN={exe} is not an executable file"
+    return exe, None
+
+
+def run_xlearn(exe, train, test, epochs, threads, work):
+    """xlearn_train -s 2 (FFM, its AdaGrad, bias and linear terms, normalised rows) with
+    libffm's k, eta and lambda: {"rows": [[epoch, train loss, (test loss,) seconds]],
+    "wall", "command"} or {"error": text}."""
+    cmd = [exe, str(train), "-s", "2", "-k", str(K), "-r", str(LR), "-b", str(LAMBDA),
+           "-e", str(epochs), "-p", "adagrad", "-nthread", str(threads), "--dis-es",
+           "-m", str(work / "xlearn.model")]
+    if test is not None:
+        cmd += ["-v", str(test)]
+    # xLearn reads $USER for its log path and aborts without it
+    env = dict(os.environ, USER=os.environ.get("USER") or "bench")
+    t0 = time.perf_counter()
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=work, env=env)
+    wall = time.perf_counter() - t0
+    if res.returncode != 0:
+        return {"error": f"failed (exit {res.returncode}): "
+                         f"{ANSI.sub('', res.stderr or res.stdout).strip()[-300:]}"}
+    rows = []
+    for line in ANSI.sub("", res.stdout).splitlines():
+        m = XLEARN_EPOCH.match(line.strip())
+        if m:
+            try:
+                rows.append([float(m.group(1))] + [float(v) for v in m.group(2).split()])
+            except ValueError:
+                continue
+    if not rows:
+        return {"error": "failed: no epoch table in the xlearn_train output"}
+    return {"rows": rows, "wall": wall, "command": " ".join(cmd)}
+
+
 # -- planted data -----------------------------------------------------------------------------
 class Planted:
     def __init__(self, rows, n_fields, values, zipf, seed):
@@ -311,8 +359,10 @@ def part_speed(args, workdir, report):
 
     probe, why_rapidfm = ffm_estimator(**ffm_params(data.feature_fields, 1, 1, 0))
     folder, why_libffm = libffm_dir()
+    xlearn, why_xlearn = xlearn_exe()
     files = None
-    if folder is not None:
+    text_files = None
+    if folder is not None or xlearn is not None:
         stem = f"planted-r{args.rows}-f{args.fields}-v{args.values}-z{args.zipf:g}-s{args.seed}"
         train_txt = Path(workdir) / f"{stem}.train.ffm"
         test_txt = Path(workdir) / f"{stem}.test.ffm"
@@ -322,6 +372,8 @@ def part_speed(args, workdir, report):
                 data.write_libffm(path, part)
         print(f"  libffm text files in {workdir} ({time.perf_counter() - t0:.1f} s)",
               flush=True)
+        text_files = (train_txt, test_txt)
+    if folder is not None:
         # the first run converts the text to libffm's binary cache (train.ffm.bin beside
         # it); it is not timed
         first = run_ffm_train(folder, train_txt, test_txt, 1, 1, Path(workdir))
@@ -336,6 +388,7 @@ def part_speed(args, workdir, report):
     rap = {t: {"epochs": [], "fit": [], "logloss": [], "modes": set()} for t in args.threads}
     ffm = {t: {"wall_per_iter": [], "tr_time_per_iter": [], "wall": [], "logloss": [],
                "tr_time": [], "cmd": None} for t in args.threads}
+    xl = {t: {"epochs": [], "cmd": None} for t in args.threads}
     failed = {}
     for rnd in range(args.repeats):
         for t in args.threads:
@@ -359,6 +412,18 @@ def part_speed(args, workdir, report):
                 print(f"  round {rnd + 1}: rapidfm {t}t {np.median(secs[1:] or secs):.3f} "
                       f"s/epoch (epochs {', '.join(f'{s:.3f}' for s in secs)}), fit "
                       f"{fit:.2f} s, test log-loss {rap[t]['logloss'][-1]:.4f}", flush=True)
+            if xlearn is not None and text_files and ("xlearn", t) not in failed:
+                res = run_xlearn(xlearn, text_files[0], None, args.epochs, t, Path(workdir))
+                if "error" in res:
+                    failed[("xlearn", t)] = res["error"]
+                    print(f"  xlearn {t}t {res['error']}", flush=True)
+                else:
+                    secs = [r[-1] for r in res["rows"]]
+                    xl[t]["epochs"].extend(secs[1:] or secs)
+                    xl[t]["cmd"] = res["command"]
+                    print(f"  round {rnd + 1}: xlearn -nthread {t} "
+                          f"{np.median(secs[1:] or secs):.3f} s/epoch (epochs "
+                          f"{', '.join(f'{x:.2f}' for x in secs)})", flush=True)
             if files is not None and ("libffm", t) not in failed:
                 res = libffm_speed_run(folder, files, args.libffm_iters, t, Path(workdir))
                 if "error" in res:
@@ -413,6 +478,20 @@ def part_speed(args, workdir, report):
                                        f"{args.libffm_iters} - wall of -t 1) / "
                                        f"{args.libffm_iters - 1}; test log-loss: "
                                        "ffm-predict's"))
+    for t in args.threads:
+        if xlearn is None:
+            out["runs"].append(skipped("xlearn", why_xlearn, threads=t))
+        elif ("xlearn", t) in failed:
+            out["runs"].append(skipped("xlearn", failed[("xlearn", t)], threads=t))
+        else:
+            s = med(xl[t]["epochs"])
+            out["runs"].append(ok("xlearn", threads=t, seconds_per_epoch=s,
+                                  ns_per_row=1e9 * s["median"] / args.rows,
+                                  ns_per_nonzero=1e9 * s["median"] / nnz,
+                                  command=xl[t]["cmd"],
+                                  note=f"xlearn_train -s 2 (FFM with bias and linear terms): "
+                                       f"its 'Time cost' of epochs 2..{args.epochs}, "
+                                       f"{args.repeats} rounds"))
     out["targets"] = speed_targets(out["runs"])
     for line in speed_summary(out):
         print("  " + line, flush=True)
@@ -633,6 +712,29 @@ def part_accuracy(args, workdir, report):
     if folder is None:
         out["runs"].append(skipped("libffm", why))
         print(f"  libffm {why}", flush=True)
+
+    # xLearn on the same split (its FFM: bias and linear terms, normalised rows)
+    exe, why = xlearn_exe()
+    if exe is not None:
+        work = Path(workdir) / "xlearn-frappe"
+        work.mkdir(parents=True, exist_ok=True)
+        train, test = work / "frappe.validation.ffm", work / "frappe.test.ffm"
+        write_frappe_ffm(data["lines"]["train"], train)
+        write_frappe_ffm(data["lines"]["test"], test)
+        res = run_xlearn(exe, train, test, args.max_epochs, 1, work)
+        if "error" in res:
+            exe, why = None, res["error"]
+        else:
+            curve = [r[2] for r in res["rows"]]  # epoch, train loss, test loss, seconds
+            best = int(np.argmin(curve))
+            out["runs"].append(ok("xlearn", best_logloss=curve[best], best_epoch=best + 1,
+                                  last_logloss=curve[-1], test_curve=curve,
+                                  wall_seconds=res["wall"], command=res["command"]))
+            print(f"  xlearn: best test log-loss {curve[best]:.5f} at epoch {best + 1}, last "
+                  f"{curve[-1]:.5f} (wall {res['wall']:.1f} s)", flush=True)
+    if exe is None:
+        out["runs"].append(skipped("xlearn", why))
+        print(f"  xlearn {why}", flush=True)
     report["accuracy"] = out
 
 
@@ -697,8 +799,8 @@ def markdown(report):
                                  f"{fmt_med(r['test_logloss'], 4)} | best/run: {eps} | "
                                  f"{a['target']}: {'met' if r['target_met'] else 'NOT met'} |")
                 else:
-                    what = ("eval_set = test file" if name == "rapidfm-test"
-                            else "-p test file")
+                    what = {"rapidfm-test": "eval_set = test file",
+                            "xlearn": "-v test file"}.get(name, "-p test file")
                     lines.append(f"| {name} | best on the test file ({what}) | "
                                  f"{r['best_logloss']:.4f} | {r['best_epoch']} | |")
                     lines.append(f"| {name} | last epoch | {r['last_logloss']:.4f} | "

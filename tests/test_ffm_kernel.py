@@ -569,7 +569,7 @@ def test_two_thread_hogwild_epoch_adds_up_the_squared_gradients(mode, ran):
         pytest.skip("the kernel was built without OpenMP")
     # enough work for two threads (the kernel runs small epochs on one: see
     # test_small_epochs_run_on_one_thread)
-    n_rows, n_fields, card, k = 4000, 10, 60, 8
+    n_rows, n_fields, card, k = 4000, 10, 60, 64
     rows = skewed_one_hot_rows(n_rows, n_fields, card, seed=1)
     n_features = n_fields * card
     rng = np.random.default_rng(0)

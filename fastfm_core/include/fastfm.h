@@ -413,6 +413,82 @@ int fm_ffm_sgd_epoch(fm_ffm_model *model, const fm_csr *X, const int32_t *fields
                      const fm_sgd_params *params, fm_sgd_state *state,
                      fm_epoch_stats *stats);
 
+/* ---- Pairwise ranking: BPR (Rendle et al., UAI 2009) with the FM's model ----
+ *
+ * A training pair says that one row is preferred to another: the step lowers
+ * L = s log(1 + exp(-(y(x_a) - y(x_b)))), the logistic loss of the score
+ * difference (s: the pair's weight). The rows come from X; a pair may also name
+ * a context row of C (a user's features) that both rows share: the row scored
+ * is then x = (c, x_a), C's columns being the model's features [0, C->n_cols)
+ * and X's the features from C->n_cols on (model->n_features = C->n_cols +
+ * X->n_cols; without C, X's columns are the features).
+ *
+ * The step is the exact gradient step of L plus the L2 terms
+ * reg_linear / 2 w_j^2 + reg_factors / 2 |v_j|^2 of every feature j of c, x_a
+ * or x_b (each once), all gradients taken at the parameters before the step:
+ * with q_a = sum_j v_j x_aj (context included), g = dL/d(y_a - y_b) and
+ * x_a, x_b the feature's values in the two rows (0 where absent),
+ *   dL/dw_j  = g (x_aj - x_bj),
+ *   dL/dv_jf = g (x_aj (q_af - v_jf x_aj) - x_bj (q_bf - v_jf x_bj)),
+ * so a feature the rows share (a context feature: x_aj = x_bj) moves by
+ * g x (q_af - q_bf) and its w only by the L2 term. w0 cancels and is not used.
+ * The rules SGD, ADAGRAD and FTRL step each coordinate as fm_sgd_epoch does.
+ *
+ * The other row of a pair is given (other != NULL) or drawn for every pair in
+ * every epoch: a row of X drawn uniformly or by draw_cdf, redrawn while it is
+ * the preferred row or one of seen[seen_ptr[c] .. seen_ptr[c + 1]) of the
+ * pair's context c (the items a user has interacted with), at most max_draws
+ * times; a pair whose draws all failed is skipped. The draws of a pair are
+ * keyed by (seed, pair index), so they do not depend on the thread count. */
+typedef struct {
+    int64_t n_pairs;
+    const int64_t *preferred;   /* n_pairs row ids of X */
+    const int64_t *other;       /* n_pairs row ids of X, or NULL: drawn (above) */
+    const int64_t *context;     /* n_pairs row ids of C, or NULL when there is no C */
+    const double *weight;       /* n_pairs pair weights (finite, >= 0), or NULL: ones */
+    const double *draw_cdf;     /* X->n_rows nondecreasing values, the last > 0: row r is
+                                   drawn with probability (cdf[r] - cdf[r-1]) / cdf[last];
+                                   NULL: uniform */
+    const int64_t *seen_ptr;    /* C->n_rows + 1 offsets into seen, or NULL: no exclusions */
+    const int64_t *seen;        /* row ids of X, increasing within each context's range */
+    int32_t max_draws;          /* >= 1 (used when other is NULL) */
+} fm_pairs;
+
+typedef struct {
+    double loss_sum;            /* sum of s L over the pairs trained, each before its step */
+    double weight_sum;          /* sum of s over them */
+    int64_t n_pairs;            /* pairs trained */
+    int64_t n_correct;          /* of which y(x_a) > y(x_b) before the step */
+    int64_t n_skipped;          /* pairs whose other row could not be drawn */
+    int n_threads;              /* threads that ran */
+    int parallel_mode;          /* FM_PARALLEL_HOGWILD or FM_PARALLEL_SERIAL */
+} fm_pair_stats;
+
+/* FM_OK when every id of pairs lies in range (preferred / other in [0,
+ * X->n_rows), context in [0, C->n_rows)), seen_ptr is a valid offset array with
+ * increasing ids in range within each context, draw_cdf is finite and
+ * nondecreasing with a positive last value, and the weights are finite and >= 0;
+ * else FM_ERR_INDEX_RANGE, FM_ERR_INDPTR, FM_ERR_UNSORTED or FM_ERR_PARAM, with
+ * *position the first offending entry (into the array at fault). */
+int fm_check_pairs(const fm_csr *X, const fm_csr *C, const fm_pairs *pairs, int64_t *position);
+
+/* NULL when params fit the model, X and C (the same element types; the
+ * columns add up to n_features) and the pairs, else a static message naming the
+ * problem. The loss must be FM_LOSS_LOGISTIC; parallel_mode AUTO (hogwild when
+ * the epoch has work for more than one thread) or HOGWILD. */
+const char *fm_check_pair_params(const fm_sgd_params *params, const fm_model *model,
+                                 const fm_csr *X, const fm_csr *C, const fm_pairs *pairs);
+
+/* One SGD-family epoch of BPR over the pairs in a random order drawn from
+ * params->schedule.seed (threads take disjoint ranges of it; block_rows is not
+ * used), in place on the model and, for the adaptive rules, state (as
+ * fm_sgd_epoch; w0's state is not used). X and C (C may be NULL) must have
+ * passed fm_check_csr; the pairs are checked with fm_check_pairs.
+ * FM_ERR_DIVERGED when a score difference became NaN or infinite. */
+int fm_pair_sgd_epoch(fm_model *model, const fm_csr *X, const fm_csr *C, const fm_pairs *pairs,
+                      const fm_sgd_params *params, fm_sgd_state *state,
+                      fm_pair_stats *stats);
+
 /* out[i] = y(x_i) for every row of X, rows split across n_threads threads. */
 int fm_predict(const fm_model *model, const fm_csr *X, double *out, int n_threads);
 

@@ -507,6 +507,121 @@ def gather_rows(cnp.ndarray indptr, cnp.ndarray indices, data, cnp.ndarray rows,
 
 # -- column-wise solvers (ALS, MCMC) ------------------------------------------------------
 
+# -- pairwise ranking (fastfm.h: fm_pair_sgd_epoch) -------------------------------------
+
+cdef const int64_t *_ids(ids, str name, Py_ssize_t size) except? NULL:
+    """The int64 buffer of an id array of `size` entries, or NULL for None."""
+    cdef cnp.ndarray arr
+    if ids is None:
+        return NULL
+    arr = ids
+    _require(arr, name, np.int64, size)
+    return <const int64_t *>cnp.PyArray_DATA(arr)
+
+
+cdef int _fill_pairs(fm_pairs *pr, preferred, other, context, weight, draw_cdf, seen_ptr,
+                     seen, int max_draws, int64_t n_items, int64_t n_contexts) except -1:
+    cdef Py_ssize_t n
+    if preferred is None:
+        raise TypeError("preferred must be an array, got None")
+    n = (<cnp.ndarray>preferred).size
+    pr.n_pairs = n
+    pr.preferred = _ids(preferred, "preferred", n)
+    pr.other = _ids(other, "other", n)
+    pr.context = _ids(context, "context", n)
+    pr.weight = _weights(weight, n)
+    pr.draw_cdf = NULL
+    if draw_cdf is not None:
+        _require(draw_cdf, "draw_cdf", np.float64, n_items)
+        pr.draw_cdf = <const double *>cnp.PyArray_DATA(draw_cdf)
+    pr.seen_ptr = _ids(seen_ptr, "seen_ptr", n_contexts + 1 if seen_ptr is not None else 0)
+    pr.seen = _ids(seen, "seen", -1)
+    pr.max_draws = max_draws
+    return 0
+
+
+PAIR_ERRORS = {FM_ERR_INDEX_RANGE: "id out of range", FM_ERR_INDPTR: "invalid offsets",
+               FM_ERR_UNSORTED: "ids not increasing", FM_ERR_PARAM: "invalid value",
+               FM_ERR_NULL: "missing array"}
+
+
+def check_pairs(cnp.ndarray indptr, cnp.ndarray indices, int64_t n_cols, preferred, other,
+                context, weight, c_indptr=None, c_indices=None, int64_t c_cols=0,
+                draw_cdf=None, seen_ptr=None, seen=None, int max_draws=1):
+    """(status, position) of fm_check_pairs on these pairs (0, -1 when valid)."""
+    cdef fm_csr X = _csr(indptr, indices, None, n_cols, FM_FLOAT64)
+    cdef fm_csr C
+    cdef fm_csr *c_ptr = NULL
+    cdef fm_pairs pr
+    cdef int64_t position = -1
+    cdef int status
+    if c_indptr is not None:
+        C = _csr(c_indptr, c_indices, None, c_cols, FM_FLOAT64)
+        c_ptr = &C
+    _fill_pairs(&pr, preferred, other, context, weight, draw_cdf, seen_ptr, seen, max_draws,
+                X.n_rows, C.n_rows if c_ptr != NULL else 0)
+    with nogil:
+        status = fm_check_pairs(&X, c_ptr, &pr, &position)
+    return status, position
+
+
+def pair_sgd_epoch(cnp.ndarray w, cnp.ndarray V, cnp.ndarray indptr, cnp.ndarray indices,
+                   data, preferred, other, *, context=None, c_indptr=None, c_indices=None,
+                   c_data=None, int64_t c_cols=0, weight=None, draw_cdf=None, seen_ptr=None,
+                   seen=None, int max_draws=1, double learning_rate, double reg_linear,
+                   double reg_factors, int n_threads, str parallel_mode="auto",
+                   uint64_t seed=0, str rule="sgd", double ftrl_beta=1.0, double ftrl_l1=0.0,
+                   state=None):
+    """One BPR epoch, in place on w, V and the state (as sgd_epoch's; w0's is not used).
+
+    Rows of (indptr, indices, data) are the model's features from c_cols on; the
+    context rows (c_indptr, c_indices, c_data; None: no context) the features below
+    c_cols. other=None draws the other row of every pair (draw_cdf, seen_ptr / seen,
+    max_draws). Returns a stats dict (loss_sum, weight_sum, n_pairs, n_correct,
+    n_skipped, n_threads, parallel_mode)."""
+    cdef fm_model m = _model(0.0, w, V)
+    cdef fm_csr X = _csr(indptr, indices, data, w.size - c_cols, m.real_type)
+    cdef fm_csr C
+    cdef fm_csr *c_ptr = NULL
+    cdef fm_pairs pr
+    cdef fm_sgd_params p
+    cdef fm_pair_stats stats
+    cdef fm_sgd_state st
+    cdef fm_sgd_state *st_ptr = NULL
+    cdef const char *problem
+    cdef int status
+    if c_indptr is not None:
+        C = _csr(c_indptr, c_indices, c_data, c_cols, m.real_type)
+        c_ptr = &C
+    elif c_cols != 0:
+        raise ValueError("c_cols must be 0 without context rows")
+    _fill_pairs(&pr, preferred, other, context, weight, draw_cdf, seen_ptr, seen, max_draws,
+                X.n_rows, C.n_rows if c_ptr != NULL else 0)
+    _fill_sgd_params(&p, "logistic", learning_rate, 0.0, reg_linear, reg_factors, -np.inf,
+                     np.inf, n_threads, parallel_mode, 0, seed, 0, rule, ftrl_beta, ftrl_l1)
+    st_ptr = _fill_sgd_state(&st, rule, state, w.dtype, w.size, V.size, True)
+    problem = fm_check_pair_params(&p, &m, &X, c_ptr, &pr)
+    if problem != NULL:
+        raise ValueError(problem.decode())
+    with nogil:
+        status = fm_pair_sgd_epoch(&m, &X, c_ptr, &pr, &p, st_ptr, &stats)
+    if status == FM_ERR_DIVERGED:
+        raise DivergenceError(fm_strerror(status).decode())
+    if status == FM_ERR_NOMEM:
+        raise MemoryError(fm_strerror(status).decode())
+    if status != FM_OK:
+        raise ValueError(f"pairs: {PAIR_ERRORS.get(status, fm_strerror(status).decode())}")
+    return {
+        "loss_sum": stats.loss_sum,
+        "weight_sum": stats.weight_sum,
+        "n_pairs": stats.n_pairs,
+        "n_correct": stats.n_correct,
+        "n_skipped": stats.n_skipped,
+        "n_threads": stats.n_threads,
+        "parallel_mode": _MODE_NAMES.get(stats.parallel_mode, "unknown"),
+    }
+
+
 CD_METHODS = {"als": FM_SOLVER_ALS, "mcmc": FM_SOLVER_MCMC}
 CD_LOSSES = {"squared": FM_LOSS_SQUARED, "probit": FM_LOSS_PROBIT}
 # colouring costs sum over rows of nnz^2 pair visits; past this (about a second)

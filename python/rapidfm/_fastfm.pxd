@@ -211,6 +211,33 @@ cdef extern from "fastfm.h" nogil:
                          const double *y, const double *sample_weight,
                          const fm_sgd_params *params, fm_sgd_state *state,
                          fm_epoch_stats *stats)
+    ctypedef struct fm_pairs:
+        int64_t n_pairs
+        const int64_t *preferred
+        const int64_t *other
+        const int64_t *context
+        const double *weight
+        const double *draw_cdf
+        const int64_t *seen_ptr
+        const int64_t *seen
+        int32_t max_draws
+
+    ctypedef struct fm_pair_stats:
+        double loss_sum
+        double weight_sum
+        int64_t n_pairs
+        int64_t n_correct
+        int64_t n_skipped
+        int n_threads
+        int parallel_mode
+
+    int fm_check_pairs(const fm_csr *X, const fm_csr *C, const fm_pairs *pairs,
+                       int64_t *position)
+    const char *fm_check_pair_params(const fm_sgd_params *params, const fm_model *model,
+                                     const fm_csr *X, const fm_csr *C, const fm_pairs *pairs)
+    int fm_pair_sgd_epoch(fm_model *model, const fm_csr *X, const fm_csr *C,
+                          const fm_pairs *pairs, const fm_sgd_params *params,
+                          fm_sgd_state *state, fm_pair_stats *stats)
     int fm_csr_gather_rows(const fm_csr *X, const int64_t *rows, int64_t n_out,
                            const int64_t *out_indptr, void *out_indices, void *out_data,
                            int n_threads)

@@ -923,7 +923,8 @@ BAD_SOLVER_STATE = {
     "solver not a string": (_header_with(solver=3), "solver"),
     "unknown model kind": (_header_with(model_kind="hofm"), "unknown model_kind 'hofm'"),
     "another model kind": (_header_with(model_kind="ffm"), "ffm"),
-    "unknown task": (_header_with(task="ranking"), "unknown task 'ranking'"),
+    "unknown task": (_header_with(task="survival"), "unknown task 'survival'"),
+    "ranking task for a regressor": (_header_with(task="ranking"), "does not match"),
     "classification task for a regressor": (_header_with(task="binary_classification"),
                                             "does not match"),
 }

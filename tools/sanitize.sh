@@ -28,7 +28,7 @@ if [ ${#tests[@]} -eq 0 ]; then
     tests=(tests/test_predict.py tests/test_gradients.py tests/test_errors.py
            tests/test_parallel_modes.py tests/test_textfiles.py tests/test_shuffle.py
            tests/test_als.py tests/test_mcmc.py tests/test_adaptive_steps.py
-           tests/test_sgda.py tests/test_ffm_kernel.py)
+           tests/test_sgda.py tests/test_ffm_kernel.py tests/test_ranking_kernel.py)
 fi
 export PYTHONPATH="$lib${PYTHONPATH:+:$PYTHONPATH}"
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1

@@ -438,7 +438,9 @@ int fm_ffm_sgd_epoch(fm_ffm_model *model, const fm_csr *X, const int32_t *fields
  * every epoch: a row of X drawn uniformly or by draw_cdf, redrawn while it is
  * the preferred row or one of seen[seen_ptr[c] .. seen_ptr[c + 1]) of the
  * pair's context c (the items a user has interacted with), at most max_draws
- * times; a pair whose draws all failed is skipped. The draws of a pair are
+ * times; a pair whose draws all failed is skipped. With n_candidates > 1, that
+ * many rows are drawn and the one the model scores highest (with the context)
+ * is the other row: the pairs the model orders worst teach it most. The draws of a pair are
  * keyed by (seed, pair index), so they do not depend on the thread count. */
 typedef struct {
     int64_t n_pairs;
@@ -452,6 +454,9 @@ typedef struct {
     const int64_t *seen_ptr;    /* C->n_rows + 1 offsets into seen, or NULL: no exclusions */
     const int64_t *seen;        /* row ids of X, increasing within each context's range */
     int32_t max_draws;          /* >= 1 (used when other is NULL) */
+    int32_t n_candidates;       /* >= 1: the other row is the highest-scored of this many
+                                   draws (1: plain BPR; more: dynamic negative sampling,
+                                   Zhang et al., SIGIR 2013) */
 } fm_pairs;
 
 typedef struct {

@@ -58,7 +58,7 @@ int fm_check_pairs(const fm_csr *X, const fm_csr *C, const fm_pairs *pairs, int6
             }
     if (pairs->other)
         return FM_OK; /* nothing is drawn: the sampling inputs are not read */
-    if (pairs->max_draws < 1)
+    if (pairs->max_draws < 1 || pairs->n_candidates < 1)
         return FM_ERR_PARAM;
     if (pairs->draw_cdf) {
         double last = 0.0;

@@ -53,12 +53,13 @@ static double FM_NAME(fm_pair_row_sums)(const FM_NAME(fm_pair_ctx) *c, const IDX
 
 /* The step of feature j with values xa and xb in the preferred and the other row. */
 static void FM_NAME(fm_pair_step_feature)(const FM_NAME(fm_pair_ctx) *c, int64_t j, double g,
-                                          double xa, double xb, const double *qa,
-                                          const double *qb)
+                                          double xa, double xb,
+                                          const double *restrict qa,
+                                          const double *restrict qb)
 {
     const int k = c->k;
     const double gw = g * (xa - xb);
-    REAL *v = c->V + j * k;
+    REAL *restrict v = c->V + j * k;
     if (c->rule == FM_RULE_SGD) {
         c->w[j] = (REAL)((double)c->w[j] - c->lr * (gw + c->reg_w * (double)c->w[j]));
     } else if (c->rule == FM_RULE_FTRL) {
@@ -74,38 +75,41 @@ static void FM_NAME(fm_pair_step_feature)(const FM_NAME(fm_pair_ctx) *c, int64_t
         c->sq_w[j] = (REAL)s;
         c->w[j] = (REAL)((double)c->w[j] + change);
     }
-    for (int f = 0; f < k; f++) {
-        const double vf = (double)v[f];
-        const double gv = g * (xa * (qa[f] - vf * xa) - xb * (qb[f] - vf * xb)) +
-                          c->reg_v * vf;
-        if (c->rule == FM_RULE_SGD) {
-            v[f] = (REAL)(vf - c->lr * gv);
-        } else {
-            double s = (double)c->sq_V[j * k + f];
-            const double change = fm_adagrad_step(gv, &s, c->lr);
-            c->sq_V[j * k + f] = (REAL)s;
-            v[f] = (REAL)(vf + change);
+    /* the rule is fixed per epoch: one branch here, so that each loop vectorises */
+    if (c->rule == FM_RULE_SGD) {
+        const double lr = c->lr, reg_v = c->reg_v;
+        FM_SIMD
+        for (int f = 0; f < k; f++) {
+            const double vf = (double)v[f];
+            const double gv = g * (xa * (qa[f] - vf * xa) - xb * (qb[f] - vf * xb)) + reg_v * vf;
+            v[f] = (REAL)(vf - lr * gv);
+        }
+    } else {
+        const double lr = c->lr, reg_v = c->reg_v;
+        REAL *restrict sq = c->sq_V + j * k;
+        FM_SIMD
+        for (int f = 0; f < k; f++) {
+            const double vf = (double)v[f];
+            const double gv = g * (xa * (qa[f] - vf * xa) - xb * (qb[f] - vf * xb)) + reg_v * vf;
+            const double s = (double)sq[f] + gv * gv; /* fm_adagrad_step, inlined */
+            sq[f] = (REAL)s;
+            v[f] = (REAL)(vf - lr * gv / sqrt(s + FM_ADAGRAD_EPS));
         }
     }
 }
 
-/* The row of X drawn as pair `id`'s other row, or -1 when max_draws draws failed. */
-static int64_t FM_NAME(fm_pair_draw)(const FM_NAME(fm_pair_ctx) *c, int64_t id,
-                                     int64_t preferred, int64_t context)
+/* A row of X drawn for a pair with preferred row `preferred` and the context's seen
+ * rows (n_seen of them, increasing), from rng; -1 when *budget draws all failed. */
+static int64_t FM_NAME(fm_pair_draw)(const FM_NAME(fm_pair_ctx) *c, fm_rng *rng,
+                                     int64_t preferred, const int64_t *seen, int64_t n_seen,
+                                     int32_t *budget)
 {
     const fm_pairs *pr = c->pairs;
     const int64_t n = c->n_items;
-    const int64_t *seen = NULL;
-    int64_t n_seen = 0;
-    fm_rng rng;
-    rng.state = c->draw_key ^ ((uint64_t)id * 0x9E3779B97F4A7C15ULL);
-    if (pr->seen_ptr && context >= 0) {
-        seen = pr->seen + pr->seen_ptr[context];
-        n_seen = pr->seen_ptr[context + 1] - pr->seen_ptr[context];
-    }
-    for (int32_t attempt = 0; attempt < pr->max_draws; attempt++) {
-        const double u = (double)(fm_rng_next(&rng) >> 11) * 0x1.0p-53; /* in [0, 1) */
+    while (*budget > 0) {
+        const double u = (double)(fm_rng_next(rng) >> 11) * 0x1.0p-53; /* in [0, 1) */
         int64_t row;
+        (*budget)--;
         if (pr->draw_cdf) { /* the first row whose cdf exceeds u * total */
             const double target = u * pr->draw_cdf[n - 1];
             int64_t lo = 0, hi = n - 1;
@@ -141,6 +145,46 @@ static int64_t FM_NAME(fm_pair_draw)(const FM_NAME(fm_pair_ctx) *c, int64_t id,
     return -1;
 }
 
+/* Pair `id`'s other row when it is drawn: of n_candidates draws (each with up to
+ * max_draws tries), the one the model scores highest with the context (sums qc),
+ * using q as scratch; -1 when not even one could be drawn. Draws are keyed by id. */
+static int64_t FM_NAME(fm_pair_other)(const FM_NAME(fm_pair_ctx) *c, int64_t id,
+                                      int64_t preferred, int64_t context,
+                                      const double *qc, double *q)
+{
+    const fm_pairs *pr = c->pairs;
+    const int64_t *seen = NULL;
+    int64_t n_seen = 0, best = -1;
+    double best_score = -INFINITY;
+    fm_rng rng;
+    rng.state = c->draw_key ^ ((uint64_t)id * 0x9E3779B97F4A7C15ULL);
+    if (pr->seen_ptr && context >= 0) {
+        seen = pr->seen + pr->seen_ptr[context];
+        n_seen = pr->seen_ptr[context + 1] - pr->seen_ptr[context];
+    }
+    for (int32_t cand = 0; cand < pr->n_candidates; cand++) {
+        int32_t budget = pr->max_draws;
+        const int64_t row = FM_NAME(fm_pair_draw)(c, &rng, preferred, seen, n_seen, &budget);
+        double score;
+        if (row < 0)
+            break;
+        if (pr->n_candidates == 1)
+            return row;
+        {
+            const int64_t b = c->x_ptr[row], e = c->x_ptr[row + 1];
+            score = FM_NAME(fm_pair_row_sums)(c, c->x_idx + b, c->x_val ? c->x_val + b : NULL,
+                                              e - b, c->offset, q);
+        }
+        for (int f = 0; f < c->k; f++)
+            score += 0.5 * (q[f] + qc[f]) * (q[f] + qc[f]);
+        if (best < 0 || score > best_score) {
+            best = row;
+            best_score = score;
+        }
+    }
+    return best;
+}
+
 /* Trains the pairs at visit positions [begin, end); scratch holds 3 k doubles.
  * Returns 0, or 1 when a score difference was not finite (the range stops). */
 static int FM_NAME(fm_pair_range)(const FM_NAME(fm_pair_ctx) *c, int64_t begin, int64_t end,
@@ -156,14 +200,9 @@ static int FM_NAME(fm_pair_range)(const FM_NAME(fm_pair_ctx) *c, int64_t begin, 
         const int64_t id = (int64_t)fm_visit_row(&c->order, &cursor, (uint64_t)pos);
         const int64_t a = pr->preferred[id];
         const int64_t ctx = pr->context ? pr->context[id] : -1;
-        const int64_t b = pr->other ? pr->other[id] : FM_NAME(fm_pair_draw)(c, id, a, ctx);
         const double s = pr->weight ? pr->weight[id] : 1.0;
-        int64_t ca = 0, cb = 0, ce = 0, pa, pb, ea, eb;
+        int64_t b, ca = 0, cb = 0, ce = 0, pa, pb, ea, eb;
         double part_a, part_b, diff, loss, g;
-        if (b < 0) {
-            st->n_skipped++;
-            continue;
-        }
         if (ctx >= 0) {
             ca = c->c_ptr[ctx];
             ce = c->c_ptr[ctx + 1];
@@ -172,6 +211,11 @@ static int FM_NAME(fm_pair_range)(const FM_NAME(fm_pair_ctx) *c, int64_t begin, 
         } else {
             for (int f = 0; f < k; f++)
                 qc[f] = 0.0;
+        }
+        b = pr->other ? pr->other[id] : FM_NAME(fm_pair_other)(c, id, a, ctx, qc, qb);
+        if (b < 0) {
+            st->n_skipped++;
+            continue;
         }
         pa = c->x_ptr[a];
         ea = c->x_ptr[a + 1];

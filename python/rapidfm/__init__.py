@@ -16,6 +16,8 @@ _LAZY = {
     "DivergenceError": ("rapidfm._core", "DivergenceError"),
     "FMClassifier": ("rapidfm.estimators", "FMClassifier"),
     "FMRegressor": ("rapidfm.estimators", "FMRegressor"),
+    "FMRanker": ("rapidfm.ranking", "FMRanker"),
+    "Interactions": ("rapidfm.implicit", "Interactions"),
     "FFMClassifier": ("rapidfm.field_aware", "FFMClassifier"),
     "FFMRegressor": ("rapidfm.field_aware", "FFMRegressor"),
     "FieldEncoder": ("rapidfm.fields", "FieldEncoder"),
@@ -28,6 +30,7 @@ _LAZY = {
     "io": ("rapidfm.io", None),
     "callbacks": ("rapidfm.callbacks", None),
     "inspection": ("rapidfm.inspection", None),
+    "ranking_metrics": ("rapidfm.ranking_metrics", None),
 }
 
 
@@ -66,9 +69,11 @@ __all__ = [
     "FFMClassifier",
     "FFMRegressor",
     "FMClassifier",
+    "FMRanker",
     "FMRegressor",
     "FieldEncoder",
     "IdColumnWarning",
+    "Interactions",
     "ModelCheckpoint",
     "ModelFileError",
     "callbacks",
@@ -78,5 +83,6 @@ __all__ = [
     "load",
     "openmp_enabled",
     "plot_history",
+    "ranking_metrics",
     "__version__",
 ]

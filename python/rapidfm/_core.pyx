@@ -520,7 +520,8 @@ cdef const int64_t *_ids(ids, str name, Py_ssize_t size) except? NULL:
 
 
 cdef int _fill_pairs(fm_pairs *pr, preferred, other, context, weight, draw_cdf, seen_ptr,
-                     seen, int max_draws, int64_t n_items, int64_t n_contexts) except -1:
+                     seen, int max_draws, int n_candidates, int64_t n_items,
+                     int64_t n_contexts) except -1:
     cdef Py_ssize_t n
     if preferred is None:
         raise TypeError("preferred must be an array, got None")
@@ -537,6 +538,7 @@ cdef int _fill_pairs(fm_pairs *pr, preferred, other, context, weight, draw_cdf, 
     pr.seen_ptr = _ids(seen_ptr, "seen_ptr", n_contexts + 1 if seen_ptr is not None else 0)
     pr.seen = _ids(seen, "seen", -1)
     pr.max_draws = max_draws
+    pr.n_candidates = n_candidates
     return 0
 
 
@@ -547,7 +549,7 @@ PAIR_ERRORS = {FM_ERR_INDEX_RANGE: "id out of range", FM_ERR_INDPTR: "invalid of
 
 def check_pairs(cnp.ndarray indptr, cnp.ndarray indices, int64_t n_cols, preferred, other,
                 context, weight, c_indptr=None, c_indices=None, int64_t c_cols=0,
-                draw_cdf=None, seen_ptr=None, seen=None, int max_draws=1):
+                draw_cdf=None, seen_ptr=None, seen=None, int max_draws=1, int n_candidates=1):
     """(status, position) of fm_check_pairs on these pairs (0, -1 when valid)."""
     cdef fm_csr X = _csr(indptr, indices, None, n_cols, FM_FLOAT64)
     cdef fm_csr C
@@ -559,7 +561,7 @@ def check_pairs(cnp.ndarray indptr, cnp.ndarray indices, int64_t n_cols, preferr
         C = _csr(c_indptr, c_indices, None, c_cols, FM_FLOAT64)
         c_ptr = &C
     _fill_pairs(&pr, preferred, other, context, weight, draw_cdf, seen_ptr, seen, max_draws,
-                X.n_rows, C.n_rows if c_ptr != NULL else 0)
+                n_candidates, X.n_rows, C.n_rows if c_ptr != NULL else 0)
     with nogil:
         status = fm_check_pairs(&X, c_ptr, &pr, &position)
     return status, position
@@ -568,7 +570,8 @@ def check_pairs(cnp.ndarray indptr, cnp.ndarray indices, int64_t n_cols, preferr
 def pair_sgd_epoch(cnp.ndarray w, cnp.ndarray V, cnp.ndarray indptr, cnp.ndarray indices,
                    data, preferred, other, *, context=None, c_indptr=None, c_indices=None,
                    c_data=None, int64_t c_cols=0, weight=None, draw_cdf=None, seen_ptr=None,
-                   seen=None, int max_draws=1, double learning_rate, double reg_linear,
+                   seen=None, int max_draws=1, int n_candidates=1, double learning_rate,
+                   double reg_linear,
                    double reg_factors, int n_threads, str parallel_mode="auto",
                    uint64_t seed=0, str rule="sgd", double ftrl_beta=1.0, double ftrl_l1=0.0,
                    state=None):
@@ -577,8 +580,8 @@ def pair_sgd_epoch(cnp.ndarray w, cnp.ndarray V, cnp.ndarray indptr, cnp.ndarray
     Rows of (indptr, indices, data) are the model's features from c_cols on; the
     context rows (c_indptr, c_indices, c_data; None: no context) the features below
     c_cols. other=None draws the other row of every pair (draw_cdf, seen_ptr / seen,
-    max_draws). Returns a stats dict (loss_sum, weight_sum, n_pairs, n_correct,
-    n_skipped, n_threads, parallel_mode)."""
+    max_draws; the best-scored of n_candidates draws). Returns a stats dict (loss_sum,
+    weight_sum, n_pairs, n_correct, n_skipped, n_threads, parallel_mode)."""
     cdef fm_model m = _model(0.0, w, V)
     cdef fm_csr X = _csr(indptr, indices, data, w.size - c_cols, m.real_type)
     cdef fm_csr C
@@ -596,7 +599,7 @@ def pair_sgd_epoch(cnp.ndarray w, cnp.ndarray V, cnp.ndarray indptr, cnp.ndarray
     elif c_cols != 0:
         raise ValueError("c_cols must be 0 without context rows")
     _fill_pairs(&pr, preferred, other, context, weight, draw_cdf, seen_ptr, seen, max_draws,
-                X.n_rows, C.n_rows if c_ptr != NULL else 0)
+                n_candidates, X.n_rows, C.n_rows if c_ptr != NULL else 0)
     _fill_sgd_params(&p, "logistic", learning_rate, 0.0, reg_linear, reg_factors, -np.inf,
                      np.inf, n_threads, parallel_mode, 0, seed, 0, rule, ftrl_beta, ftrl_l1)
     st_ptr = _fill_sgd_state(&st, rule, state, w.dtype, w.size, V.size, True)

@@ -221,6 +221,7 @@ cdef extern from "fastfm.h" nogil:
         const int64_t *seen_ptr
         const int64_t *seen
         int32_t max_draws
+        int32_t n_candidates
 
     ctypedef struct fm_pair_stats:
         double loss_sum

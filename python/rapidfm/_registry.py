@@ -16,7 +16,7 @@ __all__ = ["UnknownEstimatorError", "estimator_class", "estimator_kind", "estima
            "register_estimator", "registered_estimators", "registered_name"]
 
 MODEL_KINDS = ("fm", "ffm")
-TASKS = ("regression", "binary_classification")
+TASKS = ("regression", "binary_classification", "ranking")
 
 _ESTIMATORS = {}
 
@@ -75,6 +75,9 @@ def estimator_kind(cls):
 
 
 def estimator_task(cls):
-    """The task of estimator class `cls`: "binary_classification" for a classifier (a
-    subclass of scikit-learn's ClassifierMixin), else "regression"."""
+    """The task of estimator class `cls`: "ranking" for a ranker (``_task``), else
+    "binary_classification" for a classifier (a subclass of scikit-learn's
+    ClassifierMixin), else "regression"."""
+    if getattr(cls, "_task", None) == "ranking":
+        return "ranking"
     return "binary_classification" if issubclass(cls, ClassifierMixin) else "regression"

@@ -102,6 +102,8 @@ class _Rows:
     sample_weight: object  # ndarray or None
     block_rows: int = 0  # the kernel's visit order: 0 all rows at once, else by blocks
     fields: object = None  # field-aware models: int32 field of every stored value
+    pairs: object = None  # ranking: the training pairs (rapidfm._pairs.TrainingPairs)
+    groups: object = None  # ranking: the group id of every row (validation metrics)
 
     @property
     def n_rows(self):
@@ -298,8 +300,12 @@ class _BaseFM(InspectionMixin, BaseEstimator):
         """Fitted attributes of the model kind besides w0_, w_, V_."""
         return {}
 
+    def _training_pairs(self, train, pairs, dtype):
+        """(pairs, groups) of a ranking fit's rows (rapidfm.ranking); (None, None) else."""
+        return None, None
+
     def _train(self, X, y, sample_weight, *, partial, eval_set=None, classes=None,
-               fields=None, eval_fields=None):
+               fields=None, eval_fields=None, pairs=None):
         """fit (partial=False) and partial_fit (partial=True, one epoch), for every solver."""
         dtype, solver_cls = self._check_params()
         name = type(self).__name__
@@ -326,7 +332,7 @@ class _BaseFM(InspectionMixin, BaseEstimator):
                 f"features as input{hint}"
             )
         n_rows = indptr.size - 1
-        y = check_y(y, n_rows, numeric=self._task == "regression", owner=name)
+        y = check_y(y, n_rows, numeric=self._task != "classification", owner=name)
         if continuing:
             y, target_attrs = self._encode_more_targets(y, classes, partial)
         else:
@@ -341,6 +347,7 @@ class _BaseFM(InspectionMixin, BaseEstimator):
         solver = solver_cls(self, n_threads)
         train = _Rows(indptr, indices, values_or_none(data), y, sample_weight,
                       fields=row_fields)
+        train.pairs, train.groups = self._training_pairs(train, pairs, dtype)
 
         validation = None
         if not partial and eval_set is not None:
@@ -540,7 +547,7 @@ class _BaseFM(InspectionMixin, BaseEstimator):
             indptr, indices, data, val_fields = self._validation_rows(X_val, dtype, n_features,
                                                                       fields)
             n_rows = indptr.size - 1
-            y_val = check_y(y_val, n_rows, numeric=self._task == "regression")
+            y_val = check_y(y_val, n_rows, numeric=self._task != "classification")
             y_val = self._encode_validation_targets(y_val, target_attrs)
             sw = check_sample_weight(eval_set[2] if len(eval_set) == 3 else None, n_rows)
         except (TypeError, ValueError) as exc:

@@ -60,7 +60,10 @@ class FMParameters:
 
     def sgd_epoch(self, rows, **options):
         """One epoch of the SGD-family kernel over `rows`, in place; sets w0 and returns
-        the kernel's stats (options: those of _core.sgd_epoch after y, sample_weight)."""
+        the kernel's stats (options: those of _core.sgd_epoch after y, sample_weight).
+        Rows that carry ranking pairs (rapidfm._pairs) train the pairs instead."""
+        if rows.pairs is not None:
+            return rows.pairs.epoch(self, rows, **options)
         self.w0, stats = _core.sgd_epoch(self.w0, self.w, self.V, rows.indptr, rows.indices,
                                          rows.data, rows.y, rows.sample_weight, **options)
         return stats

@@ -326,6 +326,7 @@ def _ensure_estimators(name=None):
     if not known or (name is not None and name not in known):
         import rapidfm.estimators  # noqa: F401
         import rapidfm.field_aware  # noqa: F401
+        import rapidfm.ranking  # noqa: F401
 
 
 def _solver_registry():

@@ -131,6 +131,7 @@ class SGDSolver(LearningRateSchedule, Solver):
             "learning_rate": lr,
             "n_threads": stats["n_threads"],
             "parallel_mode": stats["parallel_mode"],
+            **stats.get("history", {}),  # what an objective adds (ranking: pair counts)
         }
 
     def advice(self):

@@ -94,3 +94,29 @@ def test_bench_ffm_runs_without_libffm(tmp_path):
     assert all(r["status"] == "ok" and r["seconds_per_epoch"]["median"] > 0 for r in ours)
     assert all(r["status"] != "ok" for r in runs if r["contender"] == "libffm")
     assert out.with_suffix(".md").exists()
+
+
+def test_bench_ranking_runs_without_lightfm(tmp_path):
+    from conftest import data_path
+
+    data_path("ml-100k", "u1.base")
+    data_path("ml-100k", "u1.test")
+    out = tmp_path / "ranking.json"
+    env = {k: v for k, v in os.environ.items() if k != "LIGHTFM_PYTHON"}
+    subprocess.run([sys.executable, str(REPO / "bench" / "bench_ranking.py"), "--quick",
+                    "--out", str(out)], check=True, capture_output=True, text=True, env=env,
+                   cwd=tmp_path)
+    runs = {r["contender"]: r for r in json.loads(out.read_text())["runs"]}
+    # rapidfm's three configurations are measured and rank far better than chance
+    for name in ("rapidfm-bpr", "rapidfm", "rapidfm-2t"):
+        r = runs[name]
+        assert r["status"] == "ok", r
+        assert 0.5 < r["auc"]["median"] <= 1
+        assert 0 <= r["precision_at_k"]["median"] <= 1
+        assert r["seconds_per_epoch"]["median"] > 0
+        assert len(r["per_seed"]) == 1 and len(r["per_seed"][0]["epoch_seconds"]) == 3
+    assert runs["popularity"]["status"] == "ok"
+    # LightFM is skipped with the reason, not faked
+    for name in ("lightfm-bpr", "lightfm-warp"):
+        assert runs[name]["status"] == "skipped" and "LIGHTFM_PYTHON" in runs[name]["reason"]
+    assert out.with_suffix(".md").read_text().startswith("## bench_ranking")

@@ -310,3 +310,29 @@ def test_movielens_implicit_beats_popularity():
     # popularity's AUC on this protocol is 0.877 (LightFM's BPR 0.849: bench/README.md)
     assert ours["auc"] > popularity["auc"] + 0.03
     assert ours["precision_at_k"] > popularity["precision_at_k"] + 0.05
+
+
+def test_validation_negatives_are_unseen_distinct_items():
+    from rapidfm.ranking import _unseen_items
+
+    rng = np.random.default_rng(0)
+    n_users, n_items = 30, 40
+    seen_sets = [np.sort(rng.choice(n_items, size=rng.integers(0, n_items - 2),
+                                    replace=False)) for _ in range(n_users)]
+    ptr = np.concatenate([[0], np.cumsum([s.size for s in seen_sets])]).astype(np.int64)
+    items = np.concatenate(seen_sets).astype(np.int64)
+    keys = _unseen_items((ptr, items), np.arange(n_users), 10, n_items, rng)
+    users, drawn = keys // n_items, keys % n_items
+    for u in range(n_users):
+        mine = drawn[users == u]
+        assert mine.size == min(10, n_items - seen_sets[u].size)
+        assert np.unique(mine).size == mine.size
+        assert not np.isin(mine, seen_sets[u]).any()
+
+
+def test_popularity_negatives_are_drawn_by_counts_to_the_power():
+    counts = np.array([0, 1, 4, 16])
+    cdf = pairs_mod._negative_cdf(counts, "popularity")
+    np.testing.assert_allclose(np.diff(np.concatenate([[0], cdf])),
+                               counts.astype(float) ** 0.75)
+    assert pairs_mod._negative_cdf(counts, "uniform") is None

@@ -23,8 +23,9 @@ import numpy as np
 
 from rapidfm import _core
 
-# a fit refuses to enumerate more qid pairs than this (16 bytes each, plus a weight)
-MAX_PAIRS = 1 << 28
+# a fit refuses to enumerate more candidate qid pairs than this: the enumeration holds
+# about 40 bytes per candidate at its peak (1.3 GB here), the pairs 16 bytes each
+MAX_PAIRS = 1 << 25
 # draws of the other row before a pair is skipped for the epoch
 MAX_DRAWS = 64
 NEGATIVES = ("uniform", "popularity")

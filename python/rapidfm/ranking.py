@@ -362,29 +362,22 @@ class FMRanker(_BaseFM):
             seed = self.random_state if isinstance(self.random_state, numbers.Integral) else 0
         rng = np.random.default_rng(np.random.SeedSequence(
             int(seed), spawn_key=(_VALIDATION_NEGATIVES_STREAM,)))
-        ptr, items = seen
-        users = np.unique(held.users[events])
         n_items = held.n_items
-        n_neg = int(self.n_validation_negatives)
-        rows_u, rows_i, y = [], [], []
-        for u in users:
-            positives = np.unique(held.items[events][held.users[events] == u])
-            free = np.setdiff1d(np.arange(n_items), items[ptr[u]:ptr[u + 1]],
-                                assume_unique=True)
-            if free.size == 0:
-                continue
-            negatives = rng.choice(free, size=min(n_neg, free.size), replace=False)
-            chosen = np.concatenate([positives, negatives])
-            rows_u.append(np.full(chosen.size, u))
-            rows_i.append(chosen)
-            y.append(np.concatenate([np.ones(positives.size), np.zeros(negatives.size)]))
-        if not rows_u:
+        users = held.users[events]
+        # the held-out events (user, item), distinct, by user
+        positive_keys = np.unique(users * np.int64(n_items) + held.items[events])
+        negatives = _unseen_items(seen, np.unique(users), int(self.n_validation_negatives),
+                                  n_items, rng)
+        keys = np.concatenate([positive_keys, negatives])
+        y = np.concatenate([np.ones(positive_keys.size), np.zeros(negatives.size)])
+        order = np.argsort(keys, kind="stable")  # rows grouped by user
+        keys, y = keys[order], y[order]
+        if not (y == 0).any():
             raise ValueError("the validation events leave no user with items to rank")
-        users_all, items_all = np.concatenate(rows_u), np.concatenate(rows_i)
+        users_all, items_all = keys // n_items, keys % n_items
         X = held.rows(users_all, items_all)
         indptr, indices, data, _ = as_csr(X, dtype, owner=type(self).__name__)
-        return _Rows(indptr, indices, values_or_none(data), np.concatenate(y), None,
-                     groups=users_all)
+        return _Rows(indptr, indices, values_or_none(data), y, None, groups=users_all)
 
     def _hold_out(self, rows, seed, shuffle, n_threads):
         """(training rows, validation rows) of early_stopping: validation_fraction of the
@@ -533,6 +526,36 @@ class FMRanker(_BaseFM):
         top_scores = np.take_along_axis(top_scores, order, axis=1)
         items[np.isneginf(top_scores)] = -1
         return items, top_scores
+
+
+def _unseen_items(seen, users, n_per_user, n_items, rng):
+    """Keys user * n_items + item of up to n_per_user distinct items per user that are not
+    among the user's seen items (seen: (ptr, items) by user), drawn uniformly: candidates
+    drawn with replacement, those seen or repeated dropped, the first n_per_user kept;
+    users with few unseen items left draw from the complete list of them."""
+    ptr, items = seen
+    seen_keys = np.repeat(np.arange(ptr.size - 1), np.diff(ptr)) * np.int64(n_items) + items
+    draws = 2 * n_per_user + 8
+    cand = users[:, None] * np.int64(n_items) + rng.integers(0, n_items, (users.size, draws))
+    flat = cand.ravel()
+    at = np.searchsorted(seen_keys, flat)
+    is_seen = (at < seen_keys.size) & (seen_keys[np.minimum(at, seen_keys.size - 1)] == flat)
+    # a repeat of an earlier draw of the same user: keep the first occurrence only
+    _, first = np.unique(flat, return_index=True)
+    repeat = np.ones(flat.size, dtype=bool)
+    repeat[first] = False
+    valid = (~is_seen & ~repeat).reshape(cand.shape)
+    taken = valid & (np.cumsum(valid, axis=1) <= n_per_user)
+    out = [cand[taken]]
+    short = np.flatnonzero(taken.sum(axis=1) < n_per_user)
+    for r in short:  # few unseen items left: draw from the list of them
+        u = users[r]
+        free = np.setdiff1d(np.arange(n_items), items[ptr[u]:ptr[u + 1]], assume_unique=True)
+        if free.size:
+            chosen = rng.choice(free, size=min(n_per_user, free.size), replace=False)
+            out[0] = out[0][out[0] // n_items != u]
+            out.append(u * np.int64(n_items) + chosen)
+    return np.concatenate(out)
 
 
 def _keep_source(pairs, source):

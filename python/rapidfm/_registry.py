@@ -15,7 +15,7 @@ from rapidfm._sklearn_compat import ClassifierMixin
 __all__ = ["UnknownEstimatorError", "estimator_class", "estimator_kind", "estimator_task",
            "register_estimator", "registered_estimators", "registered_name"]
 
-MODEL_KINDS = ("fm", "ffm")
+MODEL_KINDS = ("fm", "ffm", "afm", "deepfm")
 TASKS = ("regression", "binary_classification", "ranking")
 
 _ESTIMATORS = {}

@@ -327,6 +327,11 @@ def _ensure_estimators(name=None):
         import rapidfm.estimators  # noqa: F401
         import rapidfm.field_aware  # noqa: F401
         import rapidfm.ranking  # noqa: F401
+    if name is not None and name not in _registry.registered_estimators():
+        try:  # the neural models register when rapidfm.deep imports (it needs torch)
+            import rapidfm.deep  # noqa: F401
+        except ImportError:
+            pass
 
 
 def _solver_registry():
@@ -711,11 +716,36 @@ def _check_model(model, task, path):
             raise _fail(path, f"y_min_ = {lo!r} and y_max_ = {hi!r} do not form a range")
     if field_aware:
         _check_field_layout(model, path)
+    if _registry.estimator_kind(type(model)) in ("afm", "deepfm"):
+        _check_network_layout(model, path)
     _check_solver_state(model, lambda problem: _fail(path, problem))
     # the kernel wants C-contiguous, writable parameters (fit with warm start updates them)
     for name in ("w_", "V_") + _MCMC_STATE:
         if isinstance(state.get(name), np.ndarray):
             setattr(model, name, np.require(state[name], requirements=["C", "W"]))
+
+
+def _check_network_layout(model, path):
+    """A neural model's flat weights match its layout, and n_fields_ is a field count."""
+    state = vars(model)
+    missing = [n for n in ("network_weights_", "network_layout_", "n_fields_") if n not in state]
+    if missing:
+        raise _fail(path, f"fitted attributes missing: {', '.join(missing)}")
+    weights, layout = state["network_weights_"], state["network_layout_"]
+    if not isinstance(weights, np.ndarray) or weights.ndim != 1 or weights.dtype.kind != "f":
+        raise _fail(path, "network_weights_ must be a 1-D float array")
+    if not np.isfinite(weights).all():
+        raise _fail(path, "network_weights_ holds NaN or infinite values")
+    try:
+        sizes = [int(np.prod([int(d) for d in shape])) for name, shape in layout
+                 if isinstance(name, str)]
+    except (TypeError, ValueError):
+        sizes = None
+    if sizes is None or len(sizes) != len(layout) or sum(sizes) != weights.size:
+        raise _fail(path, f"network_layout_ does not describe the {weights.size} weights of "
+                          "network_weights_")
+    if not _is_int(state["n_fields_"]) or state["n_fields_"] < 1:
+        raise _fail(path, f"n_fields_ must be an int >= 1, got {state['n_fields_']!r}")
 
 
 def _check_field_layout(model, path):

@@ -30,7 +30,7 @@ def register_solver(cls):
 
 
 # the one registration step of a new solver: its module, which registers itself
-_REGISTERED = ("sgd", "adagrad", "ftrl", "sgda", "als", "mcmc")
+_REGISTERED = ("sgd", "adagrad", "ftrl", "sgda", "als", "mcmc", "minibatch")
 for _module in _REGISTERED:
     importlib.import_module(f"rapidfm.solvers.{_module}")
 

@@ -15,6 +15,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import REPO_ROOT, data_path
 from reference import ML100K_SETTINGS
@@ -72,6 +73,8 @@ def test_python_blocks_run(workdir):
     for number, (code, line) in enumerate(blocks):
         if "import pandas" in code:
             continue  # test_dataframe_pipeline_block runs it (it skips without pandas)
+        if "rapidfm.deep" in code:
+            continue  # test_deep_block runs it (it skips without torch)
         _run_python_block(code, line, namespace)
         if number == 0:
             # the first example's settings are the tested ones (tests/test_movielens.py)
@@ -121,3 +124,14 @@ def test_shell_blocks_run(workdir):
     # what the command-line block leaves behind, as its comments say
     assert Path(workdir / "p.txt").read_text().count("\n") == 16_281  # a9a.t's rows
     assert (workdir / "frappe.cache" / "header.json").exists()
+
+
+def test_deep_block(workdir):
+    pytest.importorskip("torch")
+    blocks = [(code, line) for code, line in _blocks("python") if "rapidfm.deep" in code]
+    assert len(blocks) == 1
+    namespace = {"__name__": "__readme__"}
+    _run_python_block(*blocks[0], namespace)
+    p, y = namespace["p"], namespace["y"][20000:]
+    logloss = -np.mean(np.log(np.where(y > 0, p, 1 - p)))
+    assert logloss < 0.45  # a constant prediction scores 0.63 on these rows

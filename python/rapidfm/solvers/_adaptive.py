@@ -11,6 +11,7 @@ parameters under replicas and hybrid.
 
 import numpy as np
 
+from rapidfm.solvers._base import inverse_row_norm
 from rapidfm.solvers.sgd import SGDSolver
 
 # the fitted attributes of the state, by the kernel's state slot
@@ -30,16 +31,7 @@ class AdaptiveSolver(SGDSolver):
     scales_targets = True
 
     def factor_init_scale(self, train):
-        """1 / the root-mean-square row norm of X, when above 1: on unscaled features
-        (values of 100 or 1000) V ~ N(0, init_std^2) would start with pairwise terms
-        far larger than the targets; one-hot rows of a few ones keep about init_std."""
-        n_rows = max(train.n_rows, 1)
-        if train.data is None:
-            mean_square = float(train.indptr[-1] - train.indptr[0]) / n_rows
-        else:
-            values = train.data.astype(np.float64)
-            mean_square = float(np.dot(values, values)) / n_rows
-        return 1.0 / max(1.0, float(np.sqrt(mean_square)))
+        return inverse_row_norm(train)
 
     @classmethod
     def state_shapes(cls, V_shape):

@@ -1,5 +1,22 @@
 """The interface every solver implements (see rapidfm.solvers)."""
 
+import numpy as np
+
+
+def inverse_row_norm(train):
+    """1 / the root-mean-square row norm of X, when above 1 (else 1): a factor on init_std.
+    On unscaled features (values of 100 or 1000) V ~ N(0, init_std^2) would start with
+    pairwise terms far larger than the targets; one-hot rows of a few ones keep about
+    init_std. Used by the solvers whose steps do not shrink such a start quickly
+    (AdaGrad, FTRL, mini-batch Adam)."""
+    n_rows = max(train.n_rows, 1)
+    if train.data is None:
+        mean_square = float(train.indptr[-1] - train.indptr[0]) / n_rows
+    else:
+        values = train.data.astype(np.float64)
+        mean_square = float(np.dot(values, values)) / n_rows
+    return 1.0 / max(1.0, float(np.sqrt(mean_square)))
+
 
 class Solver:
     """One fit's solver: built by the training loop for each fit / partial_fit call.

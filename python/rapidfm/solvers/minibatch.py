@@ -8,7 +8,7 @@ over from epoch to epoch of one fit; a warm start begins a fresh one) and the sc
 
 from rapidfm._validation import check_int_param, check_real_param
 from rapidfm.solvers import register_solver
-from rapidfm.solvers._base import Solver
+from rapidfm.solvers._base import Solver, inverse_row_norm
 from rapidfm.solvers._schedule import LearningRateSchedule
 
 OPTIMIZERS = ("adam", "adagrad")
@@ -44,6 +44,9 @@ class MinibatchSolver(LearningRateSchedule, Solver):
 
     def loss(self, task):
         return "squared" if task == "regression" else "logistic"
+
+    def factor_init_scale(self, train):
+        return inverse_row_norm(train)
 
     def start(self, params, train, continuing, target_attrs):
         self.optimizer = params.optimizer(self.estimator.optimizer, self.eta0)

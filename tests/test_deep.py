@@ -192,3 +192,36 @@ def test_a_damaged_network_file_is_refused(tmp_path):
     model.save(path)
     with pytest.raises(rapidfm.ModelFileError, match="network_layout_"):
         rapidfm.load(path)
+
+
+# -- scikit-learn's common checks --------------------------------------------------------------
+
+NOT_APPLICABLE = {
+    "check_sample_weight_equivalence_on_dense_data": (
+        "mini-batches in a random order: a weight of 2 scales a row's share of its batch's "
+        "loss, which equals a duplicated row in expectation, not exactly (as for the FM "
+        "and FFM estimators)"),
+    "check_sample_weight_equivalence_on_sparse_data": (
+        "as check_sample_weight_equivalence_on_dense_data"),
+    "check_dtype_object": (
+        "object-dtype X is refused by design ('X must hold real numbers'), as for the FM "
+        "estimators (test_errors.py::test_non_numeric_X)"),
+}
+_QUICK = dict(n_epochs=20, batch_size=32, random_state=0)
+CHECKED = [DeepFMRegressor(hidden_layers=(16,), learning_rate=0.003, dropout=0.0, **_QUICK),
+           DeepFMClassifier(hidden_layers=(16,), learning_rate=0.01, **_QUICK),
+           AFMRegressor(learning_rate=0.003, **_QUICK),
+           AFMClassifier(learning_rate=0.01, **_QUICK)]
+
+try:
+    from sklearn.utils import estimator_checks
+except ImportError:  # pragma: no cover
+    estimator_checks = None
+
+if estimator_checks is not None and "expected_failed_checks" in __import__(
+        "inspect").signature(estimator_checks.parametrize_with_checks).parameters:
+
+    @estimator_checks.parametrize_with_checks(
+        CHECKED, expected_failed_checks=lambda est: dict(NOT_APPLICABLE), xfail_strict=True)
+    def test_sklearn_estimator_checks(estimator, check):
+        check(estimator)

@@ -20,6 +20,7 @@ class Bags:
     index: torch.Tensor    # feature id of every entry (int64)
     offsets: torch.Tensor  # start of each of the n_rows * n_fields bags (int64)
     values: torch.Tensor   # the value of every entry (the model's dtype)
+    rows: torch.Tensor     # the batch row of every entry (int64)
     n_rows: int
 
 
@@ -48,7 +49,8 @@ def make_bags(block, rows, n_fields, dtype, device="cpu"):
     counts = np.bincount(bag, minlength=rows.size * n_fields)
     offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
     return Bags(torch.from_numpy(index).to(device), torch.from_numpy(offsets).to(device),
-                torch.from_numpy(values).to(device), int(rows.size))
+                torch.from_numpy(values).to(device),
+                torch.from_numpy(row_of_entry[order]).to(device), int(rows.size))
 
 
 def batch_order(n_rows, batch_size, rng, block_rows=0):

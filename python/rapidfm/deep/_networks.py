@@ -18,6 +18,7 @@ and adds its interaction term (m fields, k factors):
       p_fg = e_f * e_g (elementwise), f < g
       a_fg = softmax_{f<g}( h . relu(W p_fg + b) )    (W: t x k, the attention factor t)
       y    = lin + p . dropout(sum_{f<g} a_fg p_fg)
+  (h starts at 0 and p at the number of pairs: the start is the FM of the embeddings)
 
 With one value per field (one-hot fields), fm equals the FM's pairwise term over the
 features; with several values in a field their products with each other are not counted
@@ -34,35 +35,40 @@ __all__ = ["AFMNet", "DeepFMNet", "NETWORKS"]
 
 
 class FieldEmbeddings(nn.Module):
-    """w0, w (n_features) and V (n_features x k), read per (row, field) bag."""
+    """w0, w (n_features x 1) and V (n_features x k), read per (row, field) bag. The
+    lookups give sparse gradients: a batch's step touches the rows of w and V its
+    features use, not all n_features of them (CTR data has millions)."""
 
     def __init__(self, n_features, n_fields, k):
         super().__init__()
         self.n_fields, self.k = int(n_fields), int(k)
         self.w0 = nn.Parameter(torch.zeros(()))
-        self.w = nn.Parameter(torch.zeros(n_features))
+        self.w = nn.Parameter(torch.zeros(n_features, 1))
         self.V = nn.Parameter(torch.zeros(n_features, k))
 
+    def sparse_parameters(self):
+        return [self.w, self.V]
+
     def forward(self, bags):
-        """(lin (B,), e (B, m, k), the squared norms of the looked-up embeddings (B,))."""
+        """(lin (B,), e (B, m, k))."""
         index, offsets, values, n_rows = bags.index, bags.offsets, bags.values, bags.n_rows
         e = nn.functional.embedding_bag(index, self.V, offsets, mode="sum",
-                                        per_sample_weights=values)
+                                        per_sample_weights=values, sparse=True)
         e = e.view(n_rows, self.n_fields, self.k)
-        wx = nn.functional.embedding_bag(index, self.w.unsqueeze(1), offsets, mode="sum",
-                                         per_sample_weights=values).view(n_rows, self.n_fields)
-        lin = self.w0 + wx.sum(1)
+        wx = nn.functional.embedding_bag(index, self.w, offsets, mode="sum",
+                                         per_sample_weights=values, sparse=True)
+        lin = self.w0 + wx.view(n_rows, self.n_fields).sum(1)
         return lin, e
 
     def l2(self, bags):
         """Per row: sum over its entries of |v_j|^2 and of w_j^2 (the L2 terms of the
         parameters a row uses), as (B,) tensors."""
-        sq_v = nn.functional.embedding_bag(bags.index, (self.V * self.V).sum(1, keepdim=True),
-                                           bags.offsets, mode="sum")
-        sq_w = nn.functional.embedding_bag(bags.index, (self.w * self.w).unsqueeze(1),
-                                           bags.offsets, mode="sum")
-        m = self.n_fields
-        return sq_v.view(bags.n_rows, m).sum(1), sq_w.view(bags.n_rows, m).sum(1)
+        v = nn.functional.embedding(bags.index, self.V, sparse=True)
+        w = nn.functional.embedding(bags.index, self.w, sparse=True)
+        zeros = torch.zeros(bags.n_rows, dtype=v.dtype, device=v.device)
+        sq_v = zeros.index_add(0, bags.rows, (v * v).sum(1))
+        sq_w = zeros.index_add(0, bags.rows, (w * w).sum(1))
+        return sq_v, sq_w
 
 
 class DeepFMNet(nn.Module):
@@ -98,7 +104,11 @@ class AFMNet(nn.Module):
         self.embeddings = FieldEmbeddings(n_features, n_fields, k)
         self.attention = nn.Linear(k, int(attention_factor))
         self.h = nn.Parameter(torch.zeros(int(attention_factor)))
-        self.p = nn.Parameter(torch.ones(k))
+        # h = 0 gives every pair the weight 1 / n_pairs; p = n_pairs then makes the start
+        # exactly the FM's pairwise term of the same embeddings (an FM-pretrained start,
+        # init_from, begins at the FM's loss instead of 1 / n_pairs of its interactions)
+        n_pairs = n_fields * (n_fields - 1) // 2
+        self.p = nn.Parameter(torch.full((k,), float(max(n_pairs, 1))))
         self.dropout = nn.Dropout(float(dropout))
         first, second = torch.triu_indices(n_fields, n_fields, offset=1)
         self.register_buffer("first", first, persistent=False)

@@ -71,7 +71,7 @@ class NetworkParameters:
         emb = self.module.embeddings
         with torch.no_grad():
             emb.w0.fill_(float(w0))
-            emb.w.copy_(torch.as_tensor(np.asarray(w)))
+            emb.w.copy_(torch.as_tensor(np.asarray(w)).reshape(-1, 1))
             emb.V.copy_(torch.as_tensor(np.asarray(V)))
 
     # -- the FM parameter interface of the training loop -------------------------------
@@ -94,7 +94,7 @@ class NetworkParameters:
     def attributes(self):
         emb = self.module.embeddings
         return {"w0_": float(emb.w0.detach()),
-                "w_": emb.w.detach().cpu().numpy().copy(),
+                "w_": emb.w.detach().cpu().numpy()[:, 0].copy(),
                 "V_": emb.V.detach().cpu().numpy().copy(),
                 "network_weights_": _networks.flat_weights(self.module),
                 "network_layout_": _networks.layout(self.module)}
@@ -115,10 +115,16 @@ class NetworkParameters:
 
     # -- training ------------------------------------------------------------------------
     def optimizer(self, name, learning_rate):
-        params = self.module.parameters()
-        if name == "adam":
-            return torch.optim.Adam(params, lr=learning_rate)
-        return torch.optim.Adagrad(params, lr=learning_rate)
+        """The optimizer of a fit: Adagrad takes the embeddings' sparse gradients as they
+        are; Adam is SparseAdam on the embeddings (lazy: a row's moments move when a
+        batch uses it) and Adam on the rest."""
+        if name == "adagrad":
+            return torch.optim.Adagrad(self.module.parameters(), lr=learning_rate)
+        sparse = self.module.embeddings.sparse_parameters()
+        ids = {id(p) for p in sparse}
+        dense = [p for p in self.module.parameters() if id(p) not in ids]
+        return _Optimizers([torch.optim.SparseAdam(sparse, lr=learning_rate),
+                            torch.optim.Adam(dense, lr=learning_rate)])
 
     def train_epoch(self, rows, optimizer, *, learning_rate, loss, batch_size, reg_linear,
                     reg_factors, reg_network, seed, n_threads, block_rows=0):
@@ -164,6 +170,25 @@ class NetworkParameters:
                 objective.backward()
                 optimizer.step()
         return {"loss_sum": loss_sum, "weight_sum": weight_sum, "n_threads": n_threads}
+
+
+class _Optimizers:
+    """Several torch optimizers stepped as one (the sparse and the dense parameters)."""
+
+    def __init__(self, optimizers):
+        self.optimizers = optimizers
+
+    @property
+    def param_groups(self):
+        return [g for o in self.optimizers for g in o.param_groups]
+
+    def zero_grad(self, set_to_none=True):
+        for o in self.optimizers:
+            o.zero_grad(set_to_none=set_to_none)
+
+    def step(self):
+        for o in self.optimizers:
+            o.step()
 
 
 class _threads:

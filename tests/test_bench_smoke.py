@@ -120,3 +120,34 @@ def test_bench_ranking_runs_without_lightfm(tmp_path):
     for name in ("lightfm-bpr", "lightfm-warp"):
         assert runs[name]["status"] == "skipped" and "LIGHTFM_PYTHON" in runs[name]["reason"]
     assert out.with_suffix(".md").read_text().startswith("## bench_ranking")
+
+
+def test_bench_deep_runs_without_deepctr(tmp_path):
+    import pytest
+    from conftest import data_path
+
+    pytest.importorskip("torch")
+    data_path("frappe", "libfm", "frappe.validation.libfm")
+    data_path("frappe", "libfm", "frappe.test.libfm")
+    out = tmp_path / "deep.json"
+    env = {k: v for k, v in os.environ.items() if k != "DEEPCTR_PYTHON"}
+    subprocess.run([sys.executable, str(REPO / "bench" / "bench_deep.py"), "--quick",
+                    "--out", str(out)], check=True, capture_output=True, text=True, env=env,
+                   cwd=tmp_path)
+    report = json.loads(out.read_text())
+    assert report["data"]["n_train"] + report["data"]["n_validation"] == 3000
+    runs = {r["contender"]: r for r in report["runs"]}
+    # rapidfm's four models are measured, on one seed and one epoch, and score the test rows
+    for name in ("rapidfm-deepfm", "rapidfm-afm", "rapidfm-fm", "rapidfm-ffm"):
+        r = runs[name]
+        assert r["status"] == "ok", r
+        assert 0 < r["test_logloss"]["median"] < 1
+        assert 0 <= r["test_auc"]["median"] <= 1
+        assert r["seconds_per_epoch"]["median"] > 0
+        assert len(r["per_seed"]) == 1 and r["epochs_run"] == [1] and r["best_epochs"] == [1]
+    # DeepCTR-Torch is skipped with the reason, not faked, and its targets not evaluated
+    for name in ("deepctr-deepfm", "deepctr-afm"):
+        assert runs[name]["status"] == "skipped" and "DEEPCTR_PYTHON" in runs[name]["reason"]
+    speed = [t for t in report["targets"] if "s/epoch" in t["target"]]
+    assert len(speed) == 2 and all(t["met"] is None for t in speed)
+    assert out.with_suffix(".md").read_text().startswith("## bench_deep")

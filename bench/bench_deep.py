@@ -37,6 +37,11 @@ Contenders (k = --factors, default 8; the neural models at most --max-epochs, de
                   fields=...)[:, 1]
   rapidfm-afm     rapidfm.deep.AFMClassifier, the same way (**--afm-params; its defaults:
                   Adam, batch 256, attention_factor 8, dropout 0)
+  rapidfm-deepfm-pretrained, rapidfm-afm-pretrained
+                  the same, with fit(..., init_from=fm): the embeddings (and w0, w) start
+                  from the rapidfm-fm model of the same seed (the AFM paper pretrains with
+                  an FM), learning_rate 1e-4 (DeepFM) / 3e-4 (AFM); fit wall includes the
+                  FM's fit
   rapidfm-fm      rapidfm.FMClassifier(n_factors=k, solver="sgd", learning_rate=0.05,
                   n_epochs=--fm-epochs (60), random_state=seed, n_jobs=1, n_iter_no_change=5)
                   .fit(X_tr, y_tr, eval_set=(X_va, y_va)): the FM (SGD) bar
@@ -72,8 +77,8 @@ contender: before its first timed fit, each rapidfm neural contender, and each D
 process, fits once, untimed, on the first 512 training rows for 1 epoch.
 
 Headline targets (each reported as met or MISSED, with the figures):
-  - rapidfm-afm and rapidfm-deepfm: test log-loss median below rapidfm-fm's and below
-    rapidfm-ffm's (four comparisons)
+  - rapidfm-afm and rapidfm-deepfm, and their pretrained variants: test log-loss median
+    below rapidfm-fm's and below rapidfm-ffm's (eight comparisons)
   - rapidfm-afm s/epoch median no slower than deepctr-afm's; the same for DeepFM (not
     evaluated when DeepCTR did not run)
 DeepCTR's test log-loss next to rapidfm's is stated, not a target.
@@ -128,9 +133,13 @@ TOL = 1e-4                       # rapidfm's default tol, used by the DeepCTR ru
 DEEPCTR_TIMEOUT = 1800           # seconds for one seed of a DeepCTR model
 WARM_UP_ROWS = 512               # the untimed warm-up fit of each torch contender
 RAPIDFM_DEEP = ("rapidfm-deepfm", "rapidfm-afm")
+# the same models with their embeddings started from the rapidfm-fm of the same seed (the
+# AFM paper's pretraining; fit(..., init_from=fm)), at a smaller learning rate
+PRETRAINED = ("rapidfm-deepfm-pretrained", "rapidfm-afm-pretrained")
+PRETRAINED_RATES = {"rapidfm-deepfm-pretrained": 1e-4, "rapidfm-afm-pretrained": 3e-4}
 RAPIDFM_BARS = ("rapidfm-fm", "rapidfm-ffm")
 DEEPCTR = ("deepctr-deepfm", "deepctr-afm")
-CONTENDERS = RAPIDFM_DEEP + RAPIDFM_BARS + DEEPCTR
+CONTENDERS = RAPIDFM_DEEP + PRETRAINED + RAPIDFM_BARS + DEEPCTR
 OWN_OPTIONS = {"n_factors": "--factors", "n_epochs": "--max-epochs / --fm-epochs / "
                "--ffm-epochs", "random_state": "--seeds", "n_jobs": "(fixed at 1)",
                "n_iter_no_change": "--patience"}
@@ -281,15 +290,18 @@ def report_seed(name, r):
 # -- rapidfm --------------------------------------------------------------------------------
 def rapidfm_spec(name, args):
     """(estimator class, constructor kwargs without the seed, uses fields) or a reason."""
-    if name in RAPIDFM_DEEP:
+    if name in RAPIDFM_DEEP + PRETRAINED:
         try:
             import rapidfm.deep as deep
         except ImportError as exc:
             return f"skipped: rapidfm.deep cannot be imported ({exc})"
-        cls = deep.DeepFMClassifier if name == "rapidfm-deepfm" else deep.AFMClassifier
+        deepfm = name.startswith("rapidfm-deepfm")
+        cls = deep.DeepFMClassifier if deepfm else deep.AFMClassifier
         kw = dict(n_factors=args.factors, n_epochs=args.max_epochs, n_jobs=1,
                   n_iter_no_change=args.patience)
-        kw.update(args.deepfm_params if name == "rapidfm-deepfm" else args.afm_params)
+        if name in PRETRAINED:
+            kw["learning_rate"] = PRETRAINED_RATES[name]
+        kw.update(args.deepfm_params if deepfm else args.afm_params)
         return cls, kw, True
     if name == "rapidfm-fm":
         kw = dict(n_factors=args.factors, solver="sgd", learning_rate=0.05,
@@ -318,7 +330,14 @@ def run_rapidfm(name, data, args, seed):
         fit_kw.update(fields=positions(data["X_tr"]), eval_fields=positions(data["X_va"]))
     pred_kw = {"fields": positions(data["X_te"])} if with_fields else {}
     load = list(os.getloadavg())
+    pretrain_wall = 0.0
     try:
+        if name in PRETRAINED:  # the rapidfm-fm of this seed starts the embeddings
+            fm_cls, fm_kw, _ = rapidfm_spec("rapidfm-fm", args)
+            t0 = time.perf_counter()
+            fit_kw["init_from"] = fm_cls(random_state=seed, **fm_kw).fit(
+                data["X_tr"], data["y_tr"], eval_set=(data["X_va"], data["y_va"]))
+            pretrain_wall = time.perf_counter() - t0
         if name in RAPIDFM_DEEP and seed == 0:
             # untimed warm-up: torch's one-off start-up is timed for no contender
             rows = slice(0, min(WARM_UP_ROWS, data["X_tr"].shape[0]))
@@ -330,7 +349,7 @@ def run_rapidfm(name, data, args, seed):
         resolved = model.get_params()
         t0 = time.perf_counter()
         model.fit(data["X_tr"], data["y_tr"], **fit_kw)
-        wall = time.perf_counter() - t0
+        wall = time.perf_counter() - t0 + pretrain_wall
         p = model.predict_proba(data["X_te"], **pred_kw)[:, 1]
     except Exception as exc:  # noqa: BLE001 - reported as a failed contender
         return failed(name, f"failed (seed {seed}): {type(exc).__name__}: {exc}",
@@ -548,7 +567,7 @@ def targets(runs):
         return "not run" if r is None else r.get("reason", r["status"])
 
     out = []
-    for ours in RAPIDFM_DEEP:
+    for ours in RAPIDFM_DEEP + PRETRAINED:
         for bar in RAPIDFM_BARS:
             text = f"{ours} test log-loss median below {bar}'s"
             a, b = good(ours), good(bar)

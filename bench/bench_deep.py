@@ -119,6 +119,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_report import cpu_model, data_dir, failed, med, ok, skipped
 from scipy.stats import rankdata
 
 import rapidfm
@@ -145,26 +146,6 @@ OWN_OPTIONS = {"n_factors": "--factors", "n_epochs": "--max-epochs / --fm-epochs
                "n_iter_no_change": "--patience"}
 
 
-def data_dir():
-    return Path(os.environ.get("RAPIDFM_DATA", REPO.parent / "shared" / "data"))
-
-
-def cpu_model():
-    """lscpu's 'Model name' (else /proc/cpuinfo, else platform)."""
-    try:
-        res = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10)
-        for line in res.stdout.splitlines():
-            if line.startswith("Model name"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.TimeoutExpired):
-        pass
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
 
 
 def logloss(y, p):
@@ -183,23 +164,8 @@ def auc(y, p):
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def med(values):
-    """{"median", "min", "max", "n"} of a list of numbers."""
-    v = np.asarray(values, np.float64)
-    return {"median": float(np.median(v)), "min": float(v.min()), "max": float(v.max()),
-            "n": int(v.size)}
 
 
-def ok(name, **kw):
-    return {"contender": name, "status": "ok", **kw}
-
-
-def skipped(name, reason, **kw):
-    return {"contender": name, "status": "skipped", "reason": reason, **kw}
-
-
-def failed(name, reason, **kw):
-    return {"contender": name, "status": "failed", "reason": reason, **kw}
 
 
 # -- data -----------------------------------------------------------------------------------

@@ -40,11 +40,13 @@ POPULARITY_POWER = 0.75
 class TrainingPairs:
     """Pairs of rows (ids into the training block) with what the kernel needs to train
     them: weights, context rows, and for drawn others the distribution and exclusions.
-    ``group`` holds a group id per pair (qid, or the user) for hold-outs."""
+    ``group`` holds a group id per pair (qid, or the user) for hold-outs; ``source`` names
+    the builder below ("qid", "pairs", "negatives", "interactions") and ``row_weight`` keeps
+    the per-row weights of "negatives", so that a hold-out can rebuild the pairs."""
 
     def __init__(self, preferred, other=None, weight=None, *, group=None, context=None,
                  context_rows=None, n_context_features=0, draw_cdf=None, seen=None,
-                 max_draws=MAX_DRAWS, n_candidates=1):
+                 max_draws=MAX_DRAWS, n_candidates=1, source=None, row_weight=None):
         self.preferred = np.ascontiguousarray(preferred, dtype=np.int64)
         self.other = None if other is None else np.ascontiguousarray(other, dtype=np.int64)
         self.weight = None if weight is None else np.ascontiguousarray(weight, np.float64)
@@ -56,6 +58,8 @@ class TrainingPairs:
         self.seen = seen  # (ptr, ids) by context row, or None
         self.max_draws = int(max_draws)
         self.n_candidates = int(n_candidates)  # drawn others: the best-scored of these
+        self.source = source
+        self.row_weight = row_weight
         self._timings = {}  # threads -> seconds of its epochs, for parallel "auto"
 
     @property
@@ -71,7 +75,8 @@ class TrainingPairs:
                              context_rows=self.context_rows,
                              n_context_features=self.n_context_features,
                              draw_cdf=self.draw_cdf, seen=self.seen, max_draws=self.max_draws,
-                             n_candidates=self.n_candidates)
+                             n_candidates=self.n_candidates, source=self.source,
+                             row_weight=self.row_weight)
 
     def _threads_for(self, n_threads, parallel_mode):
         """The threads of this epoch. Hogwild on a small model can run slower on two
@@ -186,7 +191,7 @@ def from_qid(y, qid, sample_weight=None, max_pairs=MAX_PAIRS):
                          "nothing to rank (every group has a single label)")
     weights = _group_weights(sample_weight, groups, n_groups)
     return (TrainingPairs(a, b, None if weights is None else weights[groups[a]],
-                          group=groups[a]), groups, n_groups)
+                          group=groups[a], source="qid"), groups, n_groups)
 
 
 def from_pairs(pairs, n_rows, sample_weight=None):
@@ -217,7 +222,8 @@ def from_pairs(pairs, n_rows, sample_weight=None):
                              f"shape ({arr.shape[0]},), got {weight.shape}")
         if not (np.isfinite(weight).all() and (weight >= 0).all()):
             raise ValueError("sample_weight must be finite and >= 0")
-    return TrainingPairs(arr[:, 0], arr[:, 1], weight, group=np.arange(arr.shape[0]))
+    return TrainingPairs(arr[:, 0], arr[:, 1], weight, group=np.arange(arr.shape[0]),
+                         source="pairs")
 
 
 def _negative_cdf(counts, negatives):
@@ -248,10 +254,9 @@ def against_negatives(y, sample_weight=None, n_negatives=1, max_draws=MAX_DRAWS,
         raise ValueError("ranking binary y needs positive and negative training rows")
     preferred = np.repeat(positive, n_negatives)
     weight = None if sample_weight is None else sample_weight[preferred]
-    pairs = TrainingPairs(preferred, None, weight, group=np.zeros(preferred.size, np.int64),
-                          draw_cdf=cdf, max_draws=max_draws, n_candidates=n_candidates)
-    pairs.row_weight = sample_weight
-    return pairs
+    return TrainingPairs(preferred, None, weight, group=np.zeros(preferred.size, np.int64),
+                         draw_cdf=cdf, max_draws=max_draws, n_candidates=n_candidates,
+                         source="negatives", row_weight=sample_weight)
 
 
 def context_rows(matrix, dtype):
@@ -282,4 +287,4 @@ def from_interactions(interactions, dtype, n_negatives=1, negatives="uniform",
         n_context_features=interactions.n_user_columns,
         draw_cdf=_negative_cdf(counts, negatives),
         seen=seen if seen is not None else interactions.seen(), max_draws=max_draws,
-        n_candidates=n_candidates)
+        n_candidates=n_candidates, source="interactions")

@@ -276,7 +276,6 @@ class FMRanker(_BaseFM):
             pairs = _pairs.against_negatives(train.y, weights, int(self.n_negatives),
                                              n_candidates=int(self.negative_candidates))
             groups = np.zeros(n_rows, dtype=np.int64)
-        pairs.source = source
         return pairs, groups
 
     def _kind_attributes(self):
@@ -402,7 +401,7 @@ class FMRanker(_BaseFM):
             val_rows = np.flatnonzero(is_held[rows.groups])
             validation = rows.take(val_rows, n_threads)
             validation.groups = rows.groups[val_rows]
-            rows.pairs = _keep_source(pairs.select(~is_held[pairs.group]), source)
+            rows.pairs = pairs.select(~is_held[pairs.group])
         elif source == "interactions":
             data = self._interactions
             order = rng.permutation(len(data))
@@ -421,12 +420,13 @@ class FMRanker(_BaseFM):
                 raise ValueError("early_stopping holds out events of users with at least two; "
                                  "no user has two. Pass eval_set instead")
             dtype = check_dtype(self.dtype)
-            validation = self._implicit_validation(data, np.flatnonzero(held_events),
-                                                   data.seen(), dtype)
-            rows.pairs = _keep_source(_pairs.from_interactions(
-                data, dtype, int(self.n_negatives), self.negatives, seen=data.seen(),
+            seen = data.seen()  # every event, held out or not: never a negative
+            validation = self._implicit_validation(data, np.flatnonzero(held_events), seen,
+                                                   dtype)
+            rows.pairs = _pairs.from_interactions(
+                data, dtype, int(self.n_negatives), self.negatives, seen=seen,
                 events=np.flatnonzero(~held_events),
-                n_candidates=int(self.negative_candidates)), source)
+                n_candidates=int(self.negative_candidates))
         elif source == "pairs":
             n_pairs = pairs.n_pairs
             held = np.zeros(n_pairs, dtype=bool)
@@ -438,7 +438,7 @@ class FMRanker(_BaseFM):
             validation = rows.take(used, n_threads)
             n_held = int(held.sum())
             validation.pairs = _pairs.TrainingPairs(local[:n_held], local[n_held:])
-            rows.pairs = _keep_source(pairs.select(~held), source)
+            rows.pairs = pairs.select(~held)
         else:  # binary y against drawn negatives: stratified rows
             positive = rows.y == rows.y.max()
             held_rows = []
@@ -449,9 +449,9 @@ class FMRanker(_BaseFM):
             validation.groups = np.zeros(held_rows.size, dtype=np.int64)
             keep = np.ones(rows.n_rows, dtype=bool)
             keep[held_rows] = False
-            rows.pairs = _keep_source(_pairs.against_negatives(
+            rows.pairs = _pairs.against_negatives(
                 rows.y, pairs.row_weight, int(self.n_negatives), keep=keep,
-                n_candidates=int(self.negative_candidates)), source)
+                n_candidates=int(self.negative_candidates))
         rows.fields = None
         return rows, validation
 
@@ -556,11 +556,6 @@ def _unseen_items(seen, users, n_per_user, n_items, rng):
             out[0] = out[0][out[0] // n_items != u]
             out.append(u * np.int64(n_items) + chosen)
     return np.concatenate(out)
-
-
-def _keep_source(pairs, source):
-    pairs.source = source
-    return pairs
 
 
 def _n_rows(X):

@@ -119,7 +119,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench_report import cpu_model, data_dir, failed, med, ok, skipped
+from bench_report import cpu_model, data_dir, failed, med, ok, skipped, write_report
 from scipy.stats import rankdata
 
 import rapidfm
@@ -750,16 +750,7 @@ def main(argv=None):
                 for name in selected]
         report["targets"] = targets(runs)
     report["runs"] = runs
-    report["seconds"] = time.time() - started
-    m["load_average_end"] = list(os.getloadavg())
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    md = markdown(report)
-    out.with_suffix(".md").write_text(md)
-    print()
-    print(md)
-    print(f"wrote {out} and {out.with_suffix('.md')} ({report['seconds']:.0f} s)")
+    write_report(report, args.out, markdown, started)
     return 0
 
 

@@ -71,7 +71,6 @@ Writes bench/results/ranking.json and ranking.md (--out; the .md goes beside the
 """
 
 import argparse
-import json
 import os
 import platform
 import subprocess
@@ -83,7 +82,7 @@ from pathlib import Path
 import numpy as np
 import scipy
 import scipy.sparse as sp
-from bench_report import cpu_model, data_dir, failed, med, ok, skipped
+from bench_report import cpu_model, data_dir, failed, med, ok, skipped, write_report
 
 import rapidfm
 from rapidfm import FMRanker, Interactions
@@ -448,16 +447,7 @@ def main(argv=None):
                     print(f"  lightfm-{loss} {runs[-1]['reason']}", flush=True)
         report["targets"], report["best_lightfm"] = targets(runs)
     report["runs"] = runs
-    report["seconds"] = time.time() - started
-    m["load_average_end"] = list(os.getloadavg())
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    md = markdown(report)
-    out.with_suffix(".md").write_text(md)
-    print()
-    print(md)
-    print(f"wrote {out} and {out.with_suffix('.md')} ({report['seconds']:.0f} s)")
+    write_report(report, args.out, markdown, started)
     return 0
 
 

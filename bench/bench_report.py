@@ -1,9 +1,11 @@
 """What every benchmark report of bench_ranking.py and bench_deep.py shares: where the
 data are, the machine's CPU, summaries of repeated figures and the contender records."""
 
+import json
 import os
 import platform
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -51,3 +53,22 @@ def skipped(name, reason, **kw):
 
 def failed(name, reason, **kw):
     return {"contender": name, "status": "failed", "reason": reason, **kw}
+
+
+def write_report(report, out, markdown, started):
+    """Adds the run's seconds and the closing load average to report, writes it as JSON
+    to `out` and markdown(report) beside it (.md), each through a temporary file renamed
+    into place (an interrupted run leaves the previous results whole), and prints the
+    markdown."""
+    report["seconds"] = time.time() - started
+    report["machine"]["load_average_end"] = list(os.getloadavg())
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    text = markdown(report)
+    for path, content in ((out, json.dumps(report, indent=2)), (out.with_suffix(".md"), text)):
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(content)
+        os.replace(tmp, path)
+    print()
+    print(text)
+    print(f"wrote {out} and {out.with_suffix('.md')} ({report['seconds']:.0f} s)")

@@ -148,6 +148,16 @@ def _runs_away(loss, lowest, constant_loss):
     return lowest is not None and loss > constant_loss and loss > GROWTH_FACTOR * lowest
 
 
+def target_scale_of_std(std):
+    """The power of 4 nearest the targets' standard deviation (1 where it is 0 or not
+    finite): the factor a regressor whose solver scales targets divides them by. A power
+    of 4 makes the rescaling of the parameters exact (FMParameters.rescaled)."""
+    if not (np.isfinite(std) and std > 0):
+        return 1.0
+    exponent = int(np.clip(np.round(np.log2(std) / 2.0), -60, 60))
+    return float(np.ldexp(1.0, 2 * exponent))
+
+
 def _solver_state_names():
     return {name for cls in SOLVERS.values() for name in cls.state_attributes}
 
@@ -512,10 +522,7 @@ class _BaseFM(InspectionMixin, BaseEstimator):
             return 1.0
         mean = np.average(y, weights=train.sample_weight)
         std = float(np.sqrt(np.average((y - mean) ** 2, weights=train.sample_weight)))
-        if not (np.isfinite(std) and std > 0):
-            return 1.0
-        exponent = int(np.clip(np.round(np.log2(std) / 2.0), -60, 60))
-        return float(np.ldexp(1.0, 2 * exponent))
+        return target_scale_of_std(std)
 
     def _fitted_attributes(self):
         return {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")}

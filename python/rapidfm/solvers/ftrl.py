@@ -70,7 +70,10 @@ class FTRLSolver(AdaptiveSolver):
                 "smaller learning_rate or scale the features.")
 
 
-def ftrl_z_for(w, eta, beta, l1, l2):
-    """The z for which FTRL's weight at n = 0 is w (fastfm_core/src/step_rules.h,
-    fm_ftrl_z_for): -w (beta / eta + l2) - sign(w) l1, and 0 for w = 0."""
-    return np.where(w == 0, 0.0, -w * (beta / eta + l2) - np.sign(w) * l1)
+def ftrl_z_for(w, eta, beta, l1, l2, n=0.0, z_old=0.0):
+    """The z for which FTRL's weight with sum of squares n is w (fastfm_core/src/
+    step_rules.h, fm_ftrl_z_for): -w ((beta + sqrt(n)) / eta + l2) - sign(w) l1; a zero
+    weight keeps z_old clipped into [-l1, l1], where the weight stays 0. A merge of
+    models (rapidfm.dask) averages the weights, sums the n and sets z with this."""
+    return np.where(w == 0, np.clip(z_old, -l1, l1),
+                    -w * ((beta + np.sqrt(n)) / eta + l2) - np.sign(w) * l1)

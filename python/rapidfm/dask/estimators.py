@@ -295,7 +295,9 @@ class _Fit:
         # the local estimator of the driver carries the model it goes on from
         if model is not None:
             local.__dict__.update(copy.deepcopy(model))
-        params = est._local_params()
+        # what the workers' estimators are built from: the driver alone prints and calls
+        # the callbacks (they may hold what does not pickle)
+        params = {**est._local_params(), "callbacks": None, "verbose": 0}
         class_weight = getattr(est, "class_weight", None)
         self.futures = []
         try:

@@ -31,7 +31,7 @@ from rapidfm.model_kinds import FMParameters  # noqa: E402
 
 def _cluster():
     return LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                        dashboard_address=None, silence_logs=40)
+                        dashboard_address=":0", silence_logs=40)
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +95,22 @@ def test_one_partition_classifier_with_early_stopping(client):
     # the held-out loss of each round is the local fit's of the same epoch
     np.testing.assert_allclose([r["validation_loss"] for r in dask_model.history_],
                                [r["validation_loss"] for r in local.history_], rtol=1e-12)
+
+
+def test_eval_set_and_sample_weight_one_partition_as_local(client):
+    X, y = planted(3000)
+    X_val, y_val = planted(800, seed=4)
+    weight = np.random.default_rng(0).uniform(0.5, 2.0, X.shape[0])
+    settings = dict(n_epochs=5, n_jobs=1, random_state=0, n_iter_no_change=2, tol=0.0)
+    Xd, yd = chunked(X, y, 1)
+    dask_model = DaskFMRegressor(**settings).fit(
+        Xd, yd, sample_weight=da.from_array(weight, chunks=X.shape[0]),
+        eval_set=chunked(X_val, y_val, 2))
+    local = FMRegressor(**settings).fit(X, y, sample_weight=weight, eval_set=(X_val, y_val))
+    np.testing.assert_allclose([r["validation_loss"] for r in dask_model.history_],
+                               [r["validation_loss"] for r in local.history_], rtol=1e-9)
+    np.testing.assert_array_equal(dask_model.V_, local.V_)
+    assert dask_model.best_epoch_ == local.best_epoch_
 
 
 def test_init_model_from_a_checkpoint_goes_on_exactly(client, tmp_path):

@@ -14,9 +14,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rapidfm import _core
-from rapidfm._validation import check_sample_weight, check_y, effective_n_threads
+from rapidfm._feature_names import feature_names_of
+from rapidfm._validation import (
+    check_sample_weight,
+    check_y,
+    effective_n_threads,
+    values_or_none,
+)
 from rapidfm.estimators import _epoch_seed, _Rows
-from rapidfm.solvers import get_solver
 
 
 def local_estimator(local_class, params, fitted=None):
@@ -57,9 +62,6 @@ def read_partition(index, X, y, sample_weight, local_class, params):
         sample_weight = check_sample_weight(sample_weight, n_rows)
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"{where}: {exc}") from None
-    from rapidfm._feature_names import feature_names_of
-    from rapidfm._validation import values_or_none
-
     labels, label_counts = np.unique(y, return_counts=True)
     summary = {
         "index": index, "n_rows": n_rows, "n_features": int(n_features),
@@ -240,7 +242,3 @@ def predict_block(X, model, method):
         width = 2 if method == "predict_proba" else None
         return np.empty((0, width) if width else 0, dtype=np.float64)
     return getattr(model, method)(X)
-
-
-def solver_of(local_class, params):
-    return get_solver(local_estimator(local_class, params).solver)

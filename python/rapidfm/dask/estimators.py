@@ -155,9 +155,6 @@ class _DaskFMMixin:
                              "one (distributed.Client(...)) or pass client=") from None
 
     # -- conversions -------------------------------------------------------------------
-    def _fitted_attributes(self):
-        return {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")}
-
     def to_local(self):
         """The fitted model as the plain estimator (FMRegressor, ...): it saves, loads,
         predicts on in-memory data and serves like any other."""
@@ -469,8 +466,7 @@ class _Fit:
             return attrs
 
         def install(attrs):
-            for name in est._fitted_attributes():
-                del est.__dict__[name]
+            est._clear_fitted()
             est.__dict__.update(attrs)
 
         n_epochs = int(est.n_epochs)
@@ -579,16 +575,14 @@ class _Fit:
                 install(attrs)
         except (WorkerLostError, KeyboardInterrupt):
             if not completed and previous is None:
-                for name in est._fitted_attributes():
-                    del est.__dict__[name]
+                est._clear_fitted()
             elif not completed:
                 install(previous)
             raise
         except BaseException:
             # as a local fit: a failed fit (divergence, a failing callback) leaves the
             # estimator as it was before the call
-            for name in est._fitted_attributes():
-                del est.__dict__[name]
+            est._clear_fitted()
             if previous is not None:
                 est.__dict__.update(previous)
             raise

@@ -5,7 +5,10 @@ worker comes back, which it never does (a restarted worker has a new address and
 of the rows). So the wait polls the scheduler's list of workers, and a worker that
 left it, or a task that failed because its worker died, counts as lost."""
 
+from concurrent.futures import CancelledError
+
 from distributed import wait
+from distributed.client import FuturesCancelledError
 from distributed.scheduler import KilledWorker
 
 POLL_SECONDS = 0.2
@@ -24,15 +27,18 @@ def _lost_by_exception(exc):
 
 
 def gather_from_workers(client, futures):
-    """({worker: result}, [lost workers]) of `futures` ({worker address: future}). A task
-    that fails for another reason raises its exception (the other tasks cancelled)."""
+    """({worker: result}, [lost workers], [interrupted workers]) of `futures` ({worker
+    address: future}). Interrupted: the worker is alive but its task was cancelled (a
+    dependency, such as the round's model, went with a lost worker): the round is to be
+    run again. A task that fails for another reason raises its exception (the other
+    tasks cancelled)."""
     pending = dict(futures)
-    results, lost = {}, []
+    results, lost, interrupted = {}, [], []
     while pending:
         try:
             wait(list(pending.values()), timeout=POLL_SECONDS, return_when="FIRST_COMPLETED")
-        except TimeoutError:
-            pass
+        except (TimeoutError, CancelledError, FuturesCancelledError):
+            pass  # the statuses below tell what happened
         alive = set(client.scheduler_info(n_workers=-1)["workers"])
         for worker, future in list(pending.items()):
             status = future.status
@@ -44,10 +50,12 @@ def gather_from_workers(client, futures):
                     client.cancel(list(pending.values()))
                     raise exc
                 lost.append(worker)
-            elif status in ("cancelled", "lost") or worker not in alive:
+            elif worker not in alive:
                 future.cancel()
                 lost.append(worker)
+            elif status in ("cancelled", "lost"):
+                interrupted.append(worker)
             else:
                 continue
             del pending[worker]
-    return results, lost
+    return results, lost, interrupted

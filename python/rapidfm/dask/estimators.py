@@ -66,6 +66,7 @@ DASK_PARAMETERS = {"local_epochs": 1, "worker_loss": "raise", "checkpoint": None
                    "client": None}
 WORKER_LOSS = ("raise", "drop")
 SOLVERS = ("sgd", "adagrad", "ftrl")
+MAX_ROUND_RETRIES = 3
 # spawn key of the per-worker seeds (worker 0 takes the model's seed itself, so that a
 # fit on one worker is the local fit; see rapidfm.estimators for keys 1 to 3)
 _WORKER_STREAM = 4
@@ -384,12 +385,13 @@ class _Fit:
                                          workers=[worker], allow_other_workers=False,
                                          pure=False)
         self.futures += list(rows.values())
-        worker_summaries, lost = gather_from_workers(
+        worker_summaries, lost, interrupted = gather_from_workers(
             client, {w: client.submit(_worker.worker_rows_summary, f, workers=[w],
                                       allow_other_workers=False, pure=False)
                      for w, f in rows.items()})
-        if lost:
-            raise WorkerLostError(f"workers {lost} were lost before training started")
+        if lost or interrupted:
+            raise WorkerLostError(f"workers {lost + interrupted} were lost before training "
+                                  "started")
         # the partitions' rows now live in the workers' blocks (release, not cancel: a
         # cancel would cancel the blocks made from them too)
         for future in futures:
@@ -475,6 +477,7 @@ class _Fit:
         stale = 0
         lowest = None
         lost_so_far = []
+        retries = 0  # consecutive runs of a round whose tasks were cancelled
         completed = False
         stops_early = val_rows is not None or hold_out
         try:
@@ -488,8 +491,17 @@ class _Fit:
                 tasks = {w: client.submit(_worker.train_round, f, model_future, spec_future,
                                           epochs, workers=[w], allow_other_workers=False,
                                           pure=False) for w, f in rows.items()}
-                results, lost = gather_from_workers(client, tasks)
+                results, lost, interrupted = gather_from_workers(client, tasks)
                 trained = time.perf_counter()
+                if interrupted and not lost:
+                    retries += 1
+                    if retries > MAX_ROUND_RETRIES:
+                        raise WorkerLostError(
+                            f"round {len(history) + 1} was cancelled {retries} times in a row "
+                            f"on workers {interrupted}; the estimator keeps the model of the "
+                            "last completed round")
+                    continue  # a dependency went with a lost worker: the round again
+                retries = 0
                 if lost:
                     lost_so_far += lost
                     for worker in lost:
@@ -598,7 +610,7 @@ class _Fit:
                                    attrs_future, loss, pure=False) for f in val_rows]
             sums = client.gather(tasks)
         else:
-            results, _ = gather_from_workers(client, {
+            results, _, _ = gather_from_workers(client, {
                 w: client.submit(_worker.held_out_loss_sum, f, local_class, params,
                                  attrs_future, loss, workers=[w], allow_other_workers=False,
                                  pure=False) for w, f in rows.items()})

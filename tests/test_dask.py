@@ -298,7 +298,9 @@ def test_diverging_fit_raises_and_leaves_no_model(client):
 def _kill_a_worker_at_round(client, at_round):
     def callback(est, history):
         if len(history) == at_round:
-            victim = sorted(client.scheduler_info()["workers"])[0]
+            # a worker that holds training rows
+            victim = sorted(w for w, keys in client.has_what().items()
+                            if any("prepare_worker_rows" in str(key) for key in keys))[0]
             client.submit(os._exit, 1, workers=[victim], pure=False)
         return False
     return callback

@@ -336,3 +336,21 @@ def test_import_rapidfm_does_not_import_dask():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_bench_dask_smoke(tmp_path):
+    """bench/bench_dask.py end to end on a small planted set: one worker holding all the
+    partitions trains the one-process model (the same test RMSE)."""
+    import json
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "bench" / "bench_dask.py"
+    out = tmp_path / "dask.json"
+    subprocess.run([sys.executable, str(script), "--rows", "20000", "--epochs", "2",
+                    "--workers", "1", "2", "--out", str(out)], check=True,
+                   capture_output=True, timeout=600)
+    report = json.loads(out.read_text())
+    local, one, two = report["results"]
+    assert one["test_rmse"] == pytest.approx(local["test_rmse"], rel=1e-9)
+    assert two["n_workers"] == 2 and np.isfinite(two["test_rmse"])
+    assert two["param_bytes"] > 0 and report["machine"]["cpu"]

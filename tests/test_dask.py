@@ -162,7 +162,7 @@ def test_movielens_u1_two_workers_within_one_percent_of_local(client):
 def test_classifier_two_workers_lazy_predictions(client):
     X, y = planted(20000, classify=True)
     Xd, yd = chunked(X, y, 4)
-    model = DaskFMClassifier(n_epochs=20, n_jobs=1, random_state=0).fit(Xd, yd)
+    model = DaskFMClassifier(n_epochs=40, n_jobs=1, random_state=0).fit(Xd, yd)
     proba = model.predict_proba(Xd)
     assert isinstance(proba, da.Array) and proba.shape == (X.shape[0], 2)
     local_copy = model.to_local()
@@ -171,7 +171,7 @@ def test_classifier_two_workers_lazy_predictions(client):
     assert set(np.unique(labels)) <= {0, 1}
     accuracy = model.score(Xd, yd)
     assert accuracy == pytest.approx(np.mean(labels == y))
-    local = FMClassifier(n_epochs=20, n_jobs=1, random_state=0).fit(X, y)
+    local = FMClassifier(n_epochs=40, n_jobs=1, random_state=0).fit(X, y)
     assert accuracy >= local.score(X, y) - 0.01
 
 

@@ -75,6 +75,8 @@ def test_python_blocks_run(workdir):
             continue  # test_dataframe_pipeline_block runs it (it skips without pandas)
         if "rapidfm.deep" in code:
             continue  # test_deep_block runs it (it skips without torch)
+        if "rapidfm.dask" in code:
+            continue  # test_dask_block runs it (it skips without dask)
         _run_python_block(code, line, namespace)
         if number == 0:
             # the first example's settings are the tested ones (tests/test_movielens.py)
@@ -124,6 +126,16 @@ def test_shell_blocks_run(workdir):
     # what the command-line block leaves behind, as its comments say
     assert Path(workdir / "p.txt").read_text().count("\n") == 16_281  # a9a.t's rows
     assert (workdir / "frappe.cache" / "header.json").exists()
+
+
+def test_dask_block(workdir):
+    pytest.importorskip("distributed")
+    blocks = [(code, line) for code, line in _blocks("python") if "rapidfm.dask" in code]
+    assert len(blocks) == 1
+    namespace = {"__name__": "__readme__"}
+    _run_python_block(*blocks[0], namespace)
+    assert namespace["rmse"] < 0.95  # the mean rating's RMSE on u1.test is 1.15
+    assert type(namespace["local_model"]).__name__ == "FMRegressor"
 
 
 def test_deep_block(workdir):

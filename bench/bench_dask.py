@@ -109,6 +109,7 @@ def main():
     parser.add_argument("--out", default=str(REPO / "bench" / "results" / "dask.json"))
     args = parser.parse_args()
     started = time.time()
+    load_at_start = list(os.getloadavg())
     data = load_planted(args.rows, args.values, seed=0)
     settings = dict(n_factors=8, n_epochs=args.epochs, n_jobs=1, random_state=0,
                     local_epochs=1)
@@ -129,7 +130,7 @@ def main():
     report = {"command": " ".join([os.path.basename(sys.executable)] + sys.argv),
               "date": time.strftime("%Y-%m-%d"),
               "machine": {"cpu": cpu_model(), "cores": os.cpu_count(),
-                          "load_average_start": list(os.getloadavg())},
+                          "load_average_start": load_at_start},
               "data": data.note, "settings": settings, "results": results,
               "estimate": estimate}
     write_report(report, args.out, markdown, started)

@@ -484,11 +484,12 @@ class _Fit:
             while epochs_done < n_epochs:
                 epochs = min(int(est.local_epochs), n_epochs - epochs_done)
                 start = time.perf_counter()
-                model_future = client.scatter(
-                    [{"params": params_now, "state": state_now, "t": t, "continuing": True}],
-                    workers=list(rows), broadcast=True, hash=False)[0]
+                # the model goes with each worker's task (a scatter to a worker that died
+                # meanwhile would wait for it forever)
+                model_now = {"params": params_now, "state": state_now, "t": t,
+                             "continuing": True}
                 sent = time.perf_counter()
-                tasks = {w: client.submit(_worker.train_round, f, model_future, spec_future,
+                tasks = {w: client.submit(_worker.train_round, f, model_now, spec_future,
                                           epochs, workers=[w], allow_other_workers=False,
                                           pure=False) for w, f in rows.items()}
                 results, lost, interrupted = gather_from_workers(client, tasks)
@@ -604,7 +605,7 @@ class _Fit:
         """The weighted mean validation loss of the merged model (attrs) over the
         eval_set partitions or the workers' held-out rows."""
         client = self.client
-        attrs_future = client.scatter([attrs], broadcast=True, hash=False)[0]
+        attrs_future = attrs  # with each task: a scatter would wait on a dead worker
         if val_rows is not None:
             tasks = [client.submit(_worker.validation_loss_sum, f, local_class, params,
                                    attrs_future, loss, pure=False) for f in val_rows]

@@ -605,15 +605,15 @@ class _Fit:
         """The weighted mean validation loss of the merged model (attrs) over the
         eval_set partitions or the workers' held-out rows."""
         client = self.client
-        attrs_future = attrs  # with each task: a scatter would wait on a dead worker
+        # the model goes with each task: a scatter would wait on a dead worker
         if val_rows is not None:
             tasks = [client.submit(_worker.validation_loss_sum, f, local_class, params,
-                                   attrs_future, loss, pure=False) for f in val_rows]
+                                   attrs, loss, pure=False) for f in val_rows]
             sums = client.gather(tasks)
         else:
             results, _, _ = gather_from_workers(client, {
                 w: client.submit(_worker.held_out_loss_sum, f, local_class, params,
-                                 attrs_future, loss, workers=[w], allow_other_workers=False,
+                                 attrs, loss, workers=[w], allow_other_workers=False,
                                  pure=False) for w, f in rows.items()})
             sums = list(results.values())
         total = sum(s for s, _ in sums)

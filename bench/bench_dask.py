@@ -1,6 +1,6 @@
 """rapidfm.dask: rows/s of 1 vs 2 workers on a distributed.LocalCluster against one
 process training the same data, and where a round's time goes (sending the model,
-training, merging), on a planted set (compare.load_planted: 4 fields, Zipf values).
+training, merging), on a planted set (contenders.data.load_planted: 4 fields, Zipf values).
 
     python bench/bench_dask.py                   # 4M rows, 5 epochs
     python bench/bench_dask.py --rows 200000     # a quick run
@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_report import REPO, cpu_model, med, write_report  # noqa: E402
-from compare import load_planted  # noqa: E402
+from contenders.data import load_planted  # noqa: E402
 
 import rapidfm  # noqa: E402
 

@@ -9,7 +9,7 @@ import argparse
 import time
 
 import numpy as np
-from compare import load_planted  # the planted set of compare.py (bench/ is on sys.path)
+from contenders.data import load_planted  # the planted set of compare.py (bench/ is on sys.path)
 
 import rapidfm
 from rapidfm._validation import as_csr, values_or_none

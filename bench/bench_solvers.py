@@ -16,7 +16,7 @@ Parts (--parts, default all):
                                   the same with 100 / 400 sweeps (3 seeds; only when
                                   named in --cases)
   speed     seconds per sweep on the planted 1M-row x 4 one-hot field set of compare.py
-            (compare.load_planted: 70,000 features, k=8): rapidfm MCMC and ALS at 1 and 2
+            (contenders.data.load_planted: 70,000 features, k=8): rapidfm MCMC and ALS at 1 and 2
             threads (n_jobs), float32 and float64, median of the sweeps after the first
             (history_[i]["seconds"]); libFM -method mcmc / als on the same rows (median of
             its -rlog time_learn, user CPU seconds, after the first iteration)
@@ -64,8 +64,9 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-from compare import load_ml100k as compare_load_ml100k  # bench/ is on sys.path
-from compare import load_planted, parse_rlog
+from contenders.data import load_ml100k as compare_load_ml100k  # bench/ is on sys.path
+from contenders.data import load_planted
+from contenders.libfm import parse_rlog
 
 import rapidfm
 from rapidfm import _core

@@ -1,8 +1,9 @@
 """The benchmark scripts run end to end on tiny settings and write the report they document.
 
 Benchmarks report speed; nothing here asserts a timing. The one behaviour checked is
-that rapidfm and the independent textbook NumPy loop in bench/compare.py, trained on the
-same rows with the same settings, reach about the same test RMSE.
+that rapidfm and the independent textbook NumPy loop of bench/compare.py
+(bench/contenders/numpy_loop.py), trained on the same rows with the same settings, reach
+about the same test RMSE.
 """
 
 import json

@@ -4,8 +4,10 @@
  * k = 8, float32. Used by bench/w0_contention.sh to measure kernel variants
  * compiled with different -D settings.
  *
- *   epoch_harness ROWS VALUES_PER_FIELD THREADS MODE EPOCHS
- *   MODE: 0 auto, 1 hogwild, 2 replicas.   Prints ns per nonzero per epoch.
+ *   epoch_harness ROWS VALUES_PER_FIELD THREADS MODE EPOCHS [BLOCK_ROWS]
+ *   MODE: 0 auto, 1 hogwild, 2 replicas, 3 hybrid.   Prints ns per nonzero per epoch.
+ *   BLOCK_ROWS: 0 (default) one random order of all rows; else blocks of that many
+ *   rows (what the estimators use over their shuffled copy: about 1000 here).
  */
 #define _POSIX_C_SOURCE 199309L
 #include <math.h>
@@ -41,8 +43,9 @@ int main(int argc, char **argv)
     int32_t *indices;
     double *y;
     float *w, *V;
-    if (argc != 6) {
-        fprintf(stderr, "usage: epoch_harness ROWS VALUES_PER_FIELD THREADS MODE EPOCHS\n");
+    if (argc != 6 && argc != 7) {
+        fprintf(stderr, "usage: epoch_harness ROWS VALUES_PER_FIELD THREADS MODE EPOCHS "
+                        "[BLOCK_ROWS]\n");
         return 2;
     }
     n = atoll(argv[1]);
@@ -75,7 +78,7 @@ int main(int argc, char **argv)
         fm_model m = {FM_FLOAT32, n_features, k, 0.0, w, V};
         fm_csr X = {n, n_features, FM_INDEX32, FM_FLOAT32, indptr, indices, NULL};
         fm_sgd_params p = {{FM_LOSS_SQUARED, 0, 0, 0, -1e300, 1e300}, {0.01, mode, 0, FM_RULE_SGD, 0, 0},
-                           {threads, 1, 0}};
+                           {threads, 1, argc == 7 ? atoll(argv[6]) : 0}};
         for (int e = 0; e < epochs; e++) {
             fm_epoch_stats st;
             double t0;

@@ -8,12 +8,14 @@
 #define FM_PREFETCH_WRITE(addr) __builtin_prefetch((addr), 1, 3)
 #define FM_LIKELY(x) __builtin_expect(!!(x), 1)
 #define FM_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define FM_NOINLINE __attribute__((noinline))
 #else
 #define FM_INLINE inline
 #define FM_PREFETCH_READ(addr) ((void)(addr))
 #define FM_PREFETCH_WRITE(addr) ((void)(addr))
 #define FM_LIKELY(x) (x)
 #define FM_UNLIKELY(x) (x)
+#define FM_NOINLINE
 #endif
 
 /* Vectorise the loop over factors. Without it GCC fully unrolls the

@@ -159,7 +159,7 @@ static int FM_NAME(ffm_predict_impl)(const fm_ffm_model *m, const fm_csr *X,
         if (!vb)
             failed = 1;
 #ifdef _OPENMP
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1024)
 #endif
         for (int64_t i = 0; i < n_rows; i++) {
             const int64_t b = indptr[i], nnz = indptr[i + 1] - b;

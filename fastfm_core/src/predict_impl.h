@@ -23,7 +23,7 @@ static int FM_NAME(fm_predict_impl)(const fm_model *m, const fm_csr *X, double *
             failed = 1;
         }
 #ifdef _OPENMP
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1024)
 #endif
         for (int64_t i = 0; i < n_rows; i++) {
             if (!scratch)

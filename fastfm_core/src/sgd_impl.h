@@ -40,6 +40,11 @@
 #ifndef FM_W0_SYNC
 #define FM_W0_SYNC 256 /* hogwild: rows between folds of the private w0 (-D to measure others) */
 #endif
+/* rows a thread claims at a time (parallel.h fm_claim_chunk): large enough that
+ * restarting the prefetch pipeline costs nothing, small enough that a slowed
+ * thread holds the others up by a fraction of a millisecond */
+#define FM_HOGWILD_CHUNK ((int64_t)16 * FM_W0_SYNC)
+#define FM_REPLICA_CHUNK ((int64_t)1024)
 
 typedef struct {
     const int64_t *indptr;
@@ -81,32 +86,39 @@ typedef struct {
 
 static FM_INLINE void FM_NAME(fm_prefetch_params)(const FM_NAME(fm_sgd_ctx) *c,
                                                   const FM_NAME(fm_sgd_worker) *wk,
-                                                  int64_t row, const int k, const int hybrid)
+                                                  int64_t row, const int k, const int hybrid,
+                                                  const int adaptive)
 {
+    /* locals: nothing in this loop writes memory, but the compiler cannot tell
+     * that the worker's pointers stay put across the prefetches */
+    const IDX *const indices = c->indices;
+    REAL *const w = wk->w, *const V = wk->V;
+    REAL *const sum_sq_w = wk->adapt.sum_sq_w, *const z_w = wk->adapt.z_w;
+    REAL *const sum_sq_V = wk->adapt.sum_sq_V;
+    const size_t bytes = (size_t)k * sizeof(REAL); /* k is a constant at the hot calls */
     const int64_t b = (int64_t)c->indptr[row], e = (int64_t)c->indptr[row + 1];
     for (int64_t p = b; p < e; p++) {
-        const int64_t j = (int64_t)c->indices[p];
-        const char *v = (const char *)(wk->V + j * k);
-        const size_t bytes = (size_t)k * sizeof(REAL);
+        const int64_t j = (int64_t)indices[p];
+        const char *v = (const char *)(V + j * k);
         if (hybrid) {
             /* read intent: a write prefetch of a hot feature's shared row
              * would pull its line away from the other cores */
-            FM_PREFETCH_READ(wk->w + j);
+            FM_PREFETCH_READ(w + j);
             FM_PREFETCH_READ(v);
             FM_PREFETCH_READ(v + bytes - 1);
             continue;
         }
-        FM_PREFETCH_WRITE(wk->w + j);
+        FM_PREFETCH_WRITE(w + j);
         for (size_t off = 0; off < bytes; off += 64)
             FM_PREFETCH_WRITE(v + off);
         FM_PREFETCH_WRITE(v + bytes - 1); /* the row may straddle one more line */
-        if (wk->adapt.sum_sq_V) {
+        if (adaptive && sum_sq_V) {
             /* the adaptive rules read and write the state beside each parameter: as
              * large as w and V, and as scattered */
-            const char *sv = (const char *)(wk->adapt.sum_sq_V + j * k);
-            FM_PREFETCH_WRITE(wk->adapt.sum_sq_w + j);
-            if (wk->adapt.z_w)
-                FM_PREFETCH_WRITE(wk->adapt.z_w + j);
+            const char *sv = (const char *)(sum_sq_V + j * k);
+            FM_PREFETCH_WRITE(sum_sq_w + j);
+            if (z_w)
+                FM_PREFETCH_WRITE(z_w + j);
             for (size_t off = 0; off < bytes; off += 64)
                 FM_PREFETCH_WRITE(sv + off);
             FM_PREFETCH_WRITE(sv + bytes - 1);
@@ -172,7 +184,7 @@ static FM_INLINE void FM_NAME(fm_sgd_rows)(const FM_NAME(fm_sgd_ctx) *c,
         }
         if (prefetch_params && pos + FM_PF_PARAMS < range_end)
             FM_NAME(fm_prefetch_params)(c, wk, wk->ring[(pos + FM_PF_PARAMS) & (FM_RING - 1)], k,
-                                        hybrid);
+                                        hybrid, rule != FM_RULE_SGD);
         {
             const int64_t row = wk->ring[pos & (FM_RING - 1)];
             const int64_t b = (int64_t)indptr[row];
@@ -309,6 +321,16 @@ static FM_NAME(fm_state_arrays) FM_NAME(fm_shared_state)(const FM_NAME(fm_sgd_ct
     return a;
 }
 
+/* Points a worker at positions [begin, end) (a claimed chunk) and schedules
+ * the first rows of its prefetch pipeline. */
+static void FM_NAME(fm_worker_range)(const FM_NAME(fm_sgd_ctx) *c, FM_NAME(fm_sgd_worker) *wk,
+                                     int64_t begin, int64_t end)
+{
+    wk->range_end = end;
+    for (int64_t p = begin; p < begin + FM_PF_ROW; p++)
+        FM_NAME(fm_schedule_row)(c, wk, p);
+}
+
 /* A worker over positions [range_begin, range_end) that writes w0, w, V and
  * the state arrays st (of w0: w0_sum_sq, w0_z). */
 static void FM_NAME(fm_worker_init)(const FM_NAME(fm_sgd_ctx) *c, FM_NAME(fm_sgd_worker) *wk,
@@ -333,10 +355,8 @@ static void FM_NAME(fm_worker_init)(const FM_NAME(fm_sgd_ctx) *c, FM_NAME(fm_sgd
     wk->touches = touches;
     wk->q = scratch;
     wk->s2 = scratch + k + 1;
-    wk->range_end = range_end;
     fm_visit_cursor_init(&wk->cursor);
-    for (int64_t p = range_begin; p < range_begin + FM_PF_ROW; p++)
-        FM_NAME(fm_schedule_row)(c, wk, p);
+    FM_NAME(fm_worker_range)(c, wk, range_begin, range_end);
 }
 
 /* Merges slots [f_begin, f_end) of n_rep replicas into the shared model and
@@ -478,7 +498,7 @@ static int FM_NAME(fm_sgd_hogwild)(fm_model *m, const FM_NAME(fm_sgd_ctx) *c, in
     /* w0 and its adaptive state, folded by the threads (w0_fold.h) */
     fm_w0_copy shared;
     double loss_sum = 0.0, weight_sum = 0.0;
-    int64_t rows = 0;
+    int64_t rows = 0, next_position = 0; /* the team's chunk counter */
     int failed = 0;
     (void)n_threads; /* unused in a serial build */
     shared.w0 = m->w0;
@@ -489,29 +509,30 @@ static int FM_NAME(fm_sgd_hogwild)(fm_model *m, const FM_NAME(fm_sgd_ctx) *c, in
 #pragma omp parallel num_threads(n_threads) reduction(+ : loss_sum, weight_sum, rows) reduction(| : failed)
 #endif
     {
-        const int t = fm_thread_id(), team = fm_team_size();
-        int64_t lo, hi;
+        int64_t lo = 0, hi = 0;
         REAL *scratch = (REAL *)malloc(2 * ((size_t)k + 1) * sizeof(REAL));
-        FM_NAME(fm_block)(n_rows, t, team, &lo, &hi);
         if (!scratch) {
             failed = 1;
         } else {
             FM_NAME(fm_sgd_worker) wk;
             fm_w0_copy synced = fm_w0_read(&shared), mine;
-            FM_NAME(fm_worker_init)(c, &wk, lo, hi, synced.w0, (REAL *)m->w, (REAL *)m->V,
+            FM_NAME(fm_worker_init)(c, &wk, 0, 0, synced.w0, (REAL *)m->w, (REAL *)m->V,
                                     NULL, scratch, k, FM_NAME(fm_shared_state)(c),
                                     synced.sum_sq, synced.z);
-            for (int64_t pos = lo; pos < hi; pos += FM_W0_SYNC) {
-                const int64_t end = pos + FM_W0_SYNC < hi ? pos + FM_W0_SYNC : hi;
-                FM_NAME(fm_sgd_rows_k)(c, &wk, pos, end, k);
-                mine.w0 = wk.w0;
-                mine.sum_sq = wk.w0_sum_sq;
-                mine.z = wk.w0_z;
-                fm_w0_fold(&shared, &mine, &synced, c->rule == FM_RULE_FTRL, c->lr,
-                           c->ftrl_beta, c->reg_bias);
-                wk.w0 = mine.w0;
-                wk.w0_sum_sq = mine.sum_sq;
-                wk.w0_z = mine.z;
+            while (fm_claim_chunk(&next_position, FM_HOGWILD_CHUNK, n_rows, &lo, &hi)) {
+                FM_NAME(fm_worker_range)(c, &wk, lo, hi);
+                for (int64_t pos = lo; pos < hi; pos += FM_W0_SYNC) {
+                    const int64_t end = pos + FM_W0_SYNC < hi ? pos + FM_W0_SYNC : hi;
+                    FM_NAME(fm_sgd_rows_k)(c, &wk, pos, end, k);
+                    mine.w0 = wk.w0;
+                    mine.sum_sq = wk.w0_sum_sq;
+                    mine.z = wk.w0_z;
+                    fm_w0_fold(&shared, &mine, &synced, c->rule == FM_RULE_FTRL, c->lr,
+                               c->ftrl_beta, c->reg_bias);
+                    wk.w0 = mine.w0;
+                    wk.w0_sum_sq = mine.sum_sq;
+                    wk.w0_z = mine.z;
+                }
             }
             loss_sum += wk.loss_sum;
             weight_sum += wk.weight_sum;
@@ -556,6 +577,10 @@ static int FM_NAME(fm_sgd_replicas)(fm_model *m, const FM_NAME(fm_sgd_ctx) *c, i
     FM_NAME(fm_state_arrays) rep = {NULL, NULL, NULL};
     double *w0_of = (double *)calloc(3 * (size_t)n_threads, sizeof(double));
     int64_t *rows_of = (int64_t *)calloc((size_t)n_threads, sizeof(int64_t));
+    /* rounds of n_threads sync_every positions, each with its chunk counter */
+    const int64_t round_rows = (int64_t)n_threads * sync_every;
+    const int64_t n_rounds = (n_rows + round_rows - 1) / round_rows;
+    int64_t *round_next = (int64_t *)malloc((size_t)(n_rounds > 0 ? n_rounds : 1) * sizeof(int64_t));
     double loss_sum = 0.0, weight_sum = 0.0;
     int64_t rows = 0;
     double w0 = m->w0;
@@ -576,16 +601,18 @@ static int FM_NAME(fm_sgd_replicas)(fm_model *m, const FM_NAME(fm_sgd_ctx) *c, i
             goto done;
         }
     }
-    if (!rep_w || !rep_V || !touches || !w0_of || !rows_of) {
+    if (!rep_w || !rep_V || !touches || !w0_of || !rows_of || !round_next) {
         status = FM_ERR_NOMEM;
         goto done;
     }
+    for (int64_t r = 0; r < n_rounds; r++)
+        round_next[r] = r * round_rows;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(n_threads) reduction(+ : loss_sum, weight_sum, rows) reduction(| : failed)
 #endif
     {
         const int t = fm_thread_id(), team = fm_team_size();
-        int64_t lo, hi, longest, n_rounds, f_lo, f_hi;
+        int64_t f_lo, f_hi;
         REAL *scratch = (REAL *)malloc(3 * ((size_t)k + 1) * sizeof(REAL));
         const size_t at0 = (size_t)t * (size_t)nf;
         REAL *my_w = rep_w + at0;
@@ -598,10 +625,7 @@ static int FM_NAME(fm_sgd_replicas)(fm_model *m, const FM_NAME(fm_sgd_ctx) *c, i
             mine.sum_sq_V = rep.sum_sq_V + at0 * (size_t)k;
             mine.z_w = rep.z_w ? rep.z_w + at0 : NULL;
         }
-        FM_NAME(fm_block)(n_rows, t, team, &lo, &hi);
         FM_NAME(fm_block)(nf, t, team, &f_lo, &f_hi);
-        longest = (n_rows + team - 1) / team;
-        n_rounds = (longest + sync_every - 1) / sync_every;
         if (!scratch)
             failed = 1;
         /* the first touch of each replica happens on its own thread */
@@ -620,7 +644,7 @@ static int FM_NAME(fm_sgd_replicas)(fm_model *m, const FM_NAME(fm_sgd_ctx) *c, i
                 }
             }
             /* the cold features' state is shared, the hot ones' copied */
-            FM_NAME(fm_worker_init)(c, &wk, lo, hi, w0, w, V, NULL, scratch, k, shared, w0_sq,
+            FM_NAME(fm_worker_init)(c, &wk, 0, 0, w0, w, V, NULL, scratch, k, shared, w0_sq,
                                     w0_z);
             wk.hot.bitmap = hs->bitmap;
             wk.hot.keys = hs->keys;
@@ -641,23 +665,27 @@ static int FM_NAME(fm_sgd_replicas)(fm_model *m, const FM_NAME(fm_sgd_ctx) *c, i
                 if (mine.z_w)
                     memcpy(mine.z_w, shared.z_w, (size_t)nf * sizeof(REAL));
             }
-            FM_NAME(fm_worker_init)(c, &wk, lo, hi, w0, my_w, my_V, touches + at0, scratch, k,
+            FM_NAME(fm_worker_init)(c, &wk, 0, 0, w0, my_w, my_V, touches + at0, scratch, k,
                                     mine, w0_sq, w0_z);
         }
 #ifdef _OPENMP
 #pragma omp barrier
 #endif
         for (int64_t r = 0; r < n_rounds; r++) {
-            int64_t b = lo + r * sync_every, e;
-            if (b > hi)
-                b = hi;
-            e = b + sync_every < hi ? b + sync_every : hi;
-            if (scratch)
+            /* round r: positions [r R, (r + 1) R), R = n_threads sync_every, claimed
+             * in chunks by whichever thread is free */
+            const int64_t round_end = (r + 1) * round_rows < n_rows ? (r + 1) * round_rows
+                                                                     : n_rows;
+            int64_t b, e, trained = 0;
+            while (scratch && fm_claim_chunk(&round_next[r], FM_REPLICA_CHUNK, round_end, &b, &e)) {
+                FM_NAME(fm_worker_range)(c, &wk, b, e);
                 FM_NAME(fm_sgd_rows_k)(c, &wk, b, e, k);
+                trained += e - b;
+            }
             w0_of[3 * t] = wk.w0;
             w0_of[3 * t + 1] = wk.w0_sum_sq;
             w0_of[3 * t + 2] = wk.w0_z;
-            rows_of[t] = e - b;
+            rows_of[t] = trained;
 #ifdef _OPENMP
 #pragma omp barrier
 #endif
@@ -717,6 +745,7 @@ done:
     fm_free_large(rep.z_w);
     free(w0_of);
     free(rows_of);
+    free(round_next);
     return status;
 }
 

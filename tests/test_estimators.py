@@ -128,10 +128,16 @@ def test_two_threads_as_accurate_as_one(planted_regression, parallel, dtype):
     assert r2 <= 1.10 * data.noise_floor
     assert one.history_[-1]["n_threads"] == 1
     assert one.history_[-1]["parallel_mode"] == "serial"
-    assert two.history_[-1]["n_threads"] == 2
-    # the model is small, so "auto" picks replicas
+    # the model is small, so the kernel's "auto" picks replicas: the first epoch runs
+    # that; later ones run whichever of it, one thread and hogwild the probe timed
+    # fastest (solvers/_thread_probe.py). A fixed mode runs every epoch.
     expected = "replicas" if parallel == "auto" else parallel
-    assert all(h["parallel_mode"] == expected for h in two.history_)
+    assert (two.history_[0]["n_threads"], two.history_[0]["parallel_mode"]) == (2, expected)
+    ran = {(h["n_threads"], h["parallel_mode"]) for h in two.history_}
+    if parallel == "auto":
+        assert ran <= {(2, "replicas"), (1, "serial"), (2, "hogwild")}, ran
+    else:
+        assert ran == {(2, expected)}, ran
 
 
 @needs_openmp

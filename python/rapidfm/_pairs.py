@@ -17,7 +17,6 @@ FMParameters.sgd_epoch hands a block of rows that carries pairs to
 ``TrainingPairs.epoch``; the solvers (SGD, AdaGrad, FTRL) do not change.
 """
 
-import time
 
 import numpy as np
 
@@ -29,8 +28,6 @@ MAX_PAIRS = 1 << 25
 # draws of the other row before a pair is skipped for the epoch
 MAX_DRAWS = 64
 NEGATIVES = ("uniform", "popularity")
-# parallel "auto": every this many epochs the slower thread count is measured again
-PROBE_EVERY = 10
 # negatives="popularity": an item is drawn with probability ~ (its events) ** power, the
 # exponent of word2vec's negative sampling (Mikolov et al. 2013): popular items are drawn
 # more often than uniformly, but less than in proportion to their counts
@@ -60,7 +57,6 @@ class TrainingPairs:
         self.n_candidates = int(n_candidates)  # drawn others: the best-scored of these
         self.source = source
         self.row_weight = row_weight
-        self._timings = {}  # threads -> seconds of its epochs, for parallel "auto"
 
     @property
     def n_pairs(self):
@@ -78,36 +74,12 @@ class TrainingPairs:
                              n_candidates=self.n_candidates, source=self.source,
                              row_weight=self.row_weight)
 
-    def _threads_for(self, n_threads, parallel_mode):
-        """The threads of this epoch. Hogwild on a small model can run slower on two
-        threads than on one (they fight over the cache lines of popular items; measured
-        on MovieLens 100k, bench/README.md), and where that happens depends on the
-        machine and on what else runs on it. So with parallel "auto" the fit measures:
-        epoch 0 on n_threads (a warm-up, not counted), 1 on n_threads, 2 on one thread,
-        then the faster of the two (by their fastest epoch), with the slower tried again
-        every PROBE_EVERY epochs in case the machine's load changed."""
-        if parallel_mode != "auto" or n_threads <= 1:
-            return n_threads
-        self._epochs = getattr(self, "_epochs", 0) + 1
-        times = self._timings
-        if self._epochs <= 2:
-            return n_threads
-        if 1 not in times:
-            return 1
-        many = min((t for t in times if t > 1), default=None)
-        if many is None:  # the kernel ran on one thread anyway (a small epoch)
-            return n_threads
-        faster, slower = (many, 1) if min(times[many]) < min(times[1]) else (1, many)
-        return slower if self._epochs % PROBE_EVERY == 0 else faster
-
     def epoch(self, params, rows, *, learning_rate, reg_linear, reg_factors, n_threads,
               parallel_mode, seed, rule="sgd", ftrl_beta=1.0, ftrl_l1=0.0, state=None,
               **row_options):
         """One BPR epoch of params over these pairs of `rows`; the kernel's stats in the
         keys of the SGD epoch's, the pair counts under "history". row_options (the row
         losses' clipping, w0's L2, block_rows) do not apply to pairs."""
-        n_threads = self._threads_for(n_threads, parallel_mode)
-        started = time.perf_counter()
         c_indptr = c_indices = c_data = None
         if self.context_rows is not None:
             c_indptr, c_indices, c_data = self.context_rows
@@ -121,9 +93,6 @@ class TrainingPairs:
             learning_rate=learning_rate, reg_linear=reg_linear, reg_factors=reg_factors,
             n_threads=n_threads, parallel_mode=parallel_mode, seed=seed, rule=rule,
             ftrl_beta=ftrl_beta, ftrl_l1=ftrl_l1, state=state)
-        if getattr(self, "_epochs", 0) > 1:  # epoch 0 warms the caches: not counted
-            self._timings.setdefault(stats["n_threads"], []).append(
-                time.perf_counter() - started)
         trained = max(stats["n_pairs"], 1)
         stats["history"] = {"train_pair_accuracy": stats["n_correct"] / trained,
                             "skipped_pairs": stats["n_skipped"]}

@@ -90,7 +90,9 @@ class FMRanker(_BaseFM):
         features of both rows of a pair (and of its context row) at each step.
     parallel : {"auto", "hogwild"}, default="auto"
         Threads share one model without locks (hogwild); "auto" runs one thread on
-        epochs too small to gain from more.
+        epochs too small to gain from more, and otherwise times an epoch on n_jobs
+        threads and one on a single thread and trains with the faster (as
+        FMRegressor's parallel="auto", rapidfm/solvers/_thread_probe.py).
     metric : str, default="ndcg@10"
         The ranking metric of ``score`` and of early stopping (validation_loss in
         history_ is 1 - metric): "auc" (per group, averaged), "ndcg@K" (NDCG of the

@@ -7,6 +7,7 @@ every epoch then visits cache-sized blocks of the copy in a random order.
 """
 
 import mmap
+import time
 
 import numpy as np
 
@@ -15,6 +16,7 @@ from rapidfm._validation import check_int_param, check_real_param
 from rapidfm.solvers import register_solver
 from rapidfm.solvers._base import Solver
 from rapidfm.solvers._schedule import LearningRateSchedule
+from rapidfm.solvers._thread_probe import ThreadProbe
 
 SCHEDULES = ("constant", "invscaling")
 SHUFFLES = ("auto", "copy", "epoch")
@@ -108,6 +110,8 @@ class SGDSolver(LearningRateSchedule, Solver):
 
     def start(self, params, train, continuing, target_attrs):
         self.loss_name = self.estimator._solver_loss
+        # parallel="auto" on several threads: the epochs' threads and mode are measured
+        self.thread_probe = ThreadProbe(self.n_threads, self.estimator.parallel)
         clip_min, clip_max = self.estimator._training_clip(target_attrs)
         self.clip_min, self.clip_max = clip_min / self.target_scale, clip_max / self.target_scale
 
@@ -120,12 +124,18 @@ class SGDSolver(LearningRateSchedule, Solver):
         est = self.estimator
         lr = self.learning_rate_at(t)
         self.last_learning_rate = lr
+        probe = getattr(self, "thread_probe", None) or ThreadProbe(self.n_threads, est.parallel)
+        chosen = probe.choose()
+        started = time.perf_counter()
         stats = params.sgd_epoch(
             train, loss=self.loss_name, learning_rate=lr, reg_bias=float(est.reg_bias),
             reg_linear=float(est.reg_linear), reg_factors=float(est.reg_factors),
-            clip_min=self.clip_min, clip_max=self.clip_max, n_threads=self.n_threads,
-            parallel_mode=est.parallel, seed=seed, block_rows=train.block_rows,
+            clip_min=self.clip_min, clip_max=self.clip_max, n_threads=chosen[0],
+            parallel_mode=chosen[1], seed=seed, block_rows=train.block_rows,
             **self.kernel_options())
+        probe.record(chosen, time.perf_counter() - started,
+                     stats.get("n_pairs", stats.get("n_rows", train.n_rows)),
+                     stats["n_threads"], stats.get("parallel_mode"))
         return {
             "train_loss": stats["loss_sum"] / max(stats["weight_sum"], 1e-300),
             "learning_rate": lr,

@@ -1,0 +1,72 @@
+"""Choosing an epoch's threads and parallel mode by timing epochs, not by rules.
+
+Whether a second thread helps an SGD epoch depends on the machine (cache sizes,
+how its cores share them), on the model (a few hot features in every row make
+threads fight over cache lines) and on what else runs there: with another
+process busy on one of two cores, OpenMP threads wait on each other and two ran
+at half the speed of one. No byte threshold tuned on one CPU gets this right on
+another, so with parallel="auto" and more than one thread a fit measures.
+
+Candidates: n threads in the mode the kernel's "auto" picks, one thread, and n
+threads hogwild when auto picked another mode (replicas or hybrid). The first
+epoch runs the first candidate and is not counted (page faults, cold caches);
+then each candidate trains one epoch, timed per row, and the rest of the fit
+trains with the fastest. Every PROBE_EVERY epochs the runner-up trains one
+epoch again, if its last time was within RETRY_WITHIN of the best's, so that a
+change in the machine's load is noticed without paying again for a mode that
+was far slower. Only the speed differs between candidates: every epoch visits
+every row once, in that epoch's random order.
+"""
+
+# every this many epochs the runner-up is timed again
+PROBE_EVERY = 10
+# ... if it was at most this many times slower than the best when last timed
+RETRY_WITHIN = 2.0
+
+
+class ThreadProbe:
+    """The (n_threads, parallel_mode) of each epoch of one fit. choose() before an
+    epoch, record() after it with what the kernel reports it ran."""
+
+    def __init__(self, n_threads, parallel_mode):
+        self.n_threads = int(n_threads)
+        self.parallel_mode = parallel_mode
+        self.active = parallel_mode == "auto" and self.n_threads > 1
+        self.candidates = [(self.n_threads, "auto"), (1, "auto")]
+        self.seconds = {}  # candidate -> seconds per row of its latest timed epoch
+        self.epochs = 0
+
+    def choose(self):
+        """(n_threads, parallel_mode) for the next epoch."""
+        if not self.active:
+            return self.n_threads, self.parallel_mode
+        self.epochs += 1
+        if self.epochs == 1:
+            return self.candidates[0]  # the warm-up
+        untried = [c for c in self.candidates if c not in self.seconds]
+        if untried:
+            return untried[0]
+        ranked = sorted(self.candidates, key=lambda c: self.seconds[c])
+        best = ranked[0]
+        if self.epochs % PROBE_EVERY == 0 and len(ranked) > 1:
+            runner_up = ranked[1]
+            if self.seconds[runner_up] <= RETRY_WITHIN * self.seconds[best]:
+                return runner_up
+        return best
+
+    def record(self, chosen, seconds, n_items, ran_threads, ran_mode):
+        """The epoch run with `chosen` took `seconds` for n_items rows (or pairs); the
+        kernel ran it on ran_threads threads in ran_mode."""
+        if not self.active:
+            return
+        if chosen == self.candidates[0] and ran_threads > 1:
+            hogwild = (self.n_threads, "hogwild")
+            if ran_mode not in ("hogwild", None) and hogwild not in self.candidates:
+                self.candidates.append(hogwild)
+        if chosen[0] > 1 and ran_threads <= 1:
+            # the kernel ran the epoch on one thread anyway (too few rows to share):
+            # nothing to choose between
+            self.active = False
+            return
+        if self.epochs >= 2:
+            self.seconds[chosen] = seconds / max(int(n_items), 1)

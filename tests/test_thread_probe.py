@@ -1,0 +1,103 @@
+"""parallel="auto" on several threads times its epochs and trains with the fastest
+candidate (rapidfm/solvers/_thread_probe.py)."""
+
+import numpy as np
+import pytest
+
+import rapidfm
+from rapidfm.datasets import make_planted_fm
+from rapidfm.solvers._thread_probe import PROBE_EVERY, RETRY_WITHIN, ThreadProbe
+
+
+def run(probe, seconds_of, epochs, ran_mode="replicas"):
+    """Drives probe for `epochs` epochs; seconds_of(candidate) is the epoch's time."""
+    chosen_list = []
+    for _ in range(epochs):
+        chosen = probe.choose()
+        chosen_list.append(chosen)
+        threads = chosen[0]
+        mode = ran_mode if chosen[1] == "auto" and threads > 1 else chosen[1]
+        probe.record(chosen, seconds_of(chosen), 1000, threads, mode)
+    return chosen_list
+
+
+def test_tries_each_candidate_once_then_keeps_the_fastest():
+    times = {(4, "auto"): 3.0, (1, "auto"): 2.0, (4, "hogwild"): 1.0}
+    chosen = run(ThreadProbe(4, "auto"), times.__getitem__, 9)
+    # warm-up (not counted), then each candidate once, then the fastest
+    assert chosen[:4] == [(4, "auto"), (4, "auto"), (1, "auto"), (4, "hogwild")]
+    assert chosen[4:] == [(4, "hogwild")] * 5
+
+
+def test_one_thread_wins_when_threads_are_slower():
+    times = {(2, "auto"): 5.0, (1, "auto"): 2.0, (2, "hogwild"): 4.5}
+    chosen = run(ThreadProbe(2, "auto"), times.__getitem__, PROBE_EVERY - 1)
+    assert chosen[4:] == [(1, "auto")] * (PROBE_EVERY - 5)
+
+
+def test_runner_up_retried_only_when_close():
+    close = {(2, "auto"): 1.5, (1, "auto"): 1.0, (2, "hogwild"): 9.0}
+    chosen = run(ThreadProbe(2, "auto"), close.__getitem__, PROBE_EVERY)
+    assert chosen[PROBE_EVERY - 1] == (2, "auto")  # within RETRY_WITHIN: timed again
+    far = {(2, "auto"): RETRY_WITHIN * 1.5, (1, "auto"): 1.0, (2, "hogwild"): 9.0}
+    chosen = run(ThreadProbe(2, "auto"), far.__getitem__, PROBE_EVERY)
+    assert chosen[PROBE_EVERY - 1] == (1, "auto")
+
+
+def test_a_change_in_load_is_followed():
+    """The latest timing of a candidate counts, not its best ever."""
+    load = {"busy": False}
+
+    def seconds(c):
+        if c[0] > 1:
+            return 3.0 if load["busy"] else 1.0
+        return 2.0
+    probe = ThreadProbe(2, "auto")
+    chosen = run(probe, seconds, 5, ran_mode="hogwild")
+    assert chosen[-1] == (2, "auto")
+    load["busy"] = True
+    chosen = run(probe, seconds, 2 * PROBE_EVERY, ran_mode="hogwild")
+    assert chosen[-1] == (1, "auto")
+
+
+def test_hogwild_is_a_candidate_only_when_auto_picked_another_mode():
+    probe = ThreadProbe(2, "auto")
+    run(probe, lambda c: 1.0, 4, ran_mode="hogwild")
+    assert (2, "hogwild") not in probe.candidates
+
+
+@pytest.mark.parametrize("n_threads, mode", [(1, "auto"), (4, "hogwild"), (4, "replicas")])
+def test_no_probe_without_auto_on_several_threads(n_threads, mode):
+    chosen = run(ThreadProbe(n_threads, mode), lambda c: 1.0, 6)
+    assert chosen == [(n_threads, mode)] * 6
+
+
+def test_kernel_that_ran_one_thread_stops_the_probe():
+    probe = ThreadProbe(2, "auto")
+    probe.choose()
+    probe.record((2, "auto"), 1.0, 10, 1, "serial")
+    assert not probe.active
+    assert probe.choose() == (2, "auto")
+
+
+@pytest.mark.skipif(not rapidfm.openmp_enabled(), reason="serial build")
+def test_fit_records_the_probed_threads_and_learns_the_same():
+    d = make_planted_fm(n_samples=200_000, n_fields=4, field_cardinality=500,
+                        random_state=0)
+    m = rapidfm.FMRegressor(n_factors=4, n_epochs=6, n_jobs=2, random_state=0)
+    m.fit(d.X, d.y)
+    threads = [h["n_threads"] for h in m.history_]
+    if max(threads) == 1:
+        pytest.skip("the kernel ran these epochs on one thread")
+    assert threads[0] == 2 and threads[2] == 1  # warm-up on 2, the 1-thread trial
+    # every epoch trained every row: the fit gets close to a one-thread fit's (replicas
+    # on 2 threads trail it by a few percent after 6 epochs, probe or not)
+    one = rapidfm.FMRegressor(n_factors=4, n_epochs=6, n_jobs=1, random_state=0)
+    one.fit(d.X, d.y)
+    err = np.sqrt(np.mean((m.predict(d.X) - d.y) ** 2))
+    err_one = np.sqrt(np.mean((one.predict(d.X) - d.y) ** 2))
+    assert err < 1.1 * err_one
+    # a fixed mode is never probed
+    fixed = rapidfm.FMRegressor(n_factors=4, n_epochs=4, n_jobs=2, parallel="hogwild",
+                                random_state=0).fit(d.X, d.y)
+    assert {h["n_threads"] for h in fixed.history_} == {2}

@@ -241,3 +241,103 @@ def test_property_predict_matches_naive(problem, index_dtype):
                            data.astype(np.float32), 1)
     X32 = X.astype(np.float32)
     assert_close_to_naive(pred32, X32, w0, w.astype(np.float32), V.astype(np.float32), 1e-4)
+
+
+# -- one row (the serving path: the kernel's checked single-row calls) -------------------
+
+def _fitted_on_one_rows(est_cls, dtype, n_features=40, **kw):
+    rng = np.random.default_rng(3)
+    X = sp.random(300, n_features, density=0.1, format="csr", random_state=3, dtype=dtype)
+    y = rng.normal(size=300) if est_cls is FMRegressor else (rng.random(300) > 0.5)
+    return est_cls(n_factors=4, n_epochs=2, random_state=0, dtype=dtype, **kw).fit(X, y), X
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+def test_single_row_kernel_call_matches_the_formula(dtype, index_dtype):
+    rng = np.random.default_rng(0)
+    w0, w, V = random_model(30, 5, dtype, rng)
+    x = np.zeros(30, dtype)
+    cols = np.array([2, 7, 8, 29], dtype=index_dtype)
+    x[cols] = rng.normal(size=4)
+    expected = naive_fm_predict(x[None, :].astype(np.float64), w0, w.astype(np.float64),
+                                V.astype(np.float64))[0]
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    status, _, got = _core.predict_one(w0, w, V, cols, x[cols])
+    assert status == 0 and got == pytest.approx(expected, rel=tol, abs=tol)
+    status, _, got = _core.predict_one(w0, w, V, cols, None)  # all values 1
+    ones = np.zeros(30)
+    ones[cols] = 1.0
+    expected_ones = naive_fm_predict(ones[None, :], w0, w.astype(np.float64),
+                                     V.astype(np.float64))[0]
+    assert status == 0 and got == pytest.approx(expected_ones, rel=tol, abs=tol)
+    status, _, got = _core.predict_dense_one(w0, w, V, x)
+    assert status == 0 and got == pytest.approx(expected, rel=tol, abs=tol)
+
+
+def test_single_row_kernel_call_names_the_fault():
+    rng = np.random.default_rng(0)
+    w0, w, V = random_model(10, 3, np.float64, rng)
+    ones = np.ones(3)
+    assert _core.predict_one(w0, w, V, np.array([1, 4, 10]), ones)[:2] == (
+        _core.CSR_INDEX_RANGE, 2)
+    assert _core.predict_one(w0, w, V, np.array([1, -1, 3]), ones)[:2] == (
+        _core.CSR_INDEX_RANGE, 1)
+    assert _core.predict_one(w0, w, V, np.array([4, 2, 7]), ones)[:2] == (
+        _core.CSR_UNSORTED, 1)
+    assert _core.predict_one(w0, w, V, np.array([2, 2, 7]), ones)[:2] == (
+        _core.CSR_DUPLICATE, 1)
+    assert _core.predict_one(w0, w, V, np.array([1, 2, 7]), np.array([1.0, np.inf, 2.0]))[
+        :2] == (_core.CSR_NONFINITE, 1)
+    x = np.zeros(10)
+    x[6] = np.nan
+    assert _core.predict_dense_one(w0, w, V, x)[:2] == (_core.CSR_NONFINITE, 6)
+    with pytest.raises(TypeError):
+        _core.predict_dense_one(w0, w, V, x.astype(np.float32))  # not the model's dtype
+    with pytest.raises(ValueError):
+        _core.predict_dense_one(w0, w, V, x[:9])
+
+
+@pytest.mark.parametrize("est_cls", [FMRegressor, FMClassifier])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_row_predict_equals_the_batch(est_cls, dtype):
+    model, X = _fitted_on_one_rows(est_cls, dtype)
+    batch = model.predict(X[:20])
+    methods = ["predict"] + (["predict_proba", "decision_function"]
+                             if est_cls is FMClassifier else [])
+    for i in range(20):
+        row = X[i:i + 1]
+        for form in (row, sp.csr_matrix(row), row.toarray(), row.toarray().astype(dtype)):
+            assert np.array_equal(model.predict(form)[0], batch[i]) or \
+                np.isclose(model.predict(form)[0], batch[i], rtol=1e-6)
+            for name in methods[1:]:
+                whole = getattr(model, name)(X[:20])
+                one = getattr(model, name)(form)
+                assert one.shape == whole[i:i + 1].shape
+                np.testing.assert_allclose(one[0], whole[i], rtol=1e-6, atol=1e-9)
+
+
+def test_one_row_predict_clips_as_the_batch():
+    model, X = _fitted_on_one_rows(FMRegressor, np.float64)
+    model.y_min_, model.y_max_ = -0.01, 0.01  # every prediction clipped
+    batch = model.predict(X[:10])
+    assert set(np.round(batch, 6)) <= {-0.01, 0.01}
+    for i in range(10):
+        assert model.predict(X[i:i + 1])[0] == batch[i]
+
+
+def test_one_row_predict_faults_get_the_general_messages():
+    model, X = _fitted_on_one_rows(FMRegressor, np.float64)
+    bad = X[:1].toarray()
+    bad[0, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        model.predict(bad)
+    wide = sp.csr_matrix(np.ones((1, 41)))
+    with pytest.raises(ValueError, match="41 features"):
+        model.predict(wide)
+    unsorted = sp.csr_matrix((np.array([1.0, 2.0]), np.array([5, 2]), np.array([0, 2])),
+                             shape=(1, 40))
+    unsorted.has_sorted_indices = False
+    expected = naive_fm_predict(unsorted.toarray(), model.w0_, model.w_, model.V_)[0]
+    got = model.predict(unsorted)[0]  # the general path sorts the row
+    assert got == pytest.approx(np.clip(expected, model.y_min_, model.y_max_))

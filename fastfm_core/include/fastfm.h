@@ -497,6 +497,18 @@ int fm_pair_sgd_epoch(fm_model *model, const fm_csr *X, const fm_csr *C, const f
 /* out[i] = y(x_i) for every row of X, rows split across n_threads threads. */
 int fm_predict(const fm_model *model, const fm_csr *X, double *out, int n_threads);
 
+/* y(x) of one row, on the calling thread, checked first (a serving call: no
+ * thread team to start, no row pointer array). Sparse: nnz pairs of indices
+ * (index_type) and values (the model's real type; NULL: all 1). FM_ERR_INDEX_RANGE,
+ * FM_ERR_UNSORTED, FM_ERR_DUPLICATE or FM_ERR_NONFINITE name what is wrong with the
+ * row, and *position its entry; nothing is computed then. Dense: x holds
+ * n_features values of the model's real type, zeros skipped (FM_ERR_NONFINITE,
+ * *position the column). */
+int fm_predict_one(const fm_model *model, const void *indices, int index_type,
+                   const void *values, int64_t nnz, double *out, int64_t *position);
+int fm_predict_dense_one(const fm_model *model, const void *x, double *out,
+                         int64_t *position);
+
 /* Copies rows[0..n_out) of X, in that order, into arrays the caller
  * allocated: out_indptr (n_out + 1 entries, filled in by the caller: row i of
  * the copy has the length of row rows[i]), out_indices and out_data

@@ -477,6 +477,43 @@ def predict(double w0, cnp.ndarray w, cnp.ndarray V,
     return out
 
 
+def predict_one(double w0, cnp.ndarray w, cnp.ndarray V, cnp.ndarray indices, data):
+    """y(x) of one sparse row (indices int32/int64, data of the model's dtype or None:
+    all 1), checked by the kernel first. Returns (status, position, value): status
+    CSR_INDEX_RANGE / CSR_UNSORTED / CSR_DUPLICATE / CSR_NONFINITE with the entry at
+    fault, else 0. On the calling thread: a serving call starts no threads."""
+    cdef fm_model m = _model(w0, w, V)
+    cdef cnp.ndarray values
+    cdef const void *vp = NULL
+    cdef double out = 0.0
+    cdef int64_t position = -1
+    cdef int status
+    _require(indices, "indices", None, -1)
+    if data is not None:
+        values = data
+        _require(values, "data", w.dtype, indices.size)
+        vp = cnp.PyArray_DATA(values)
+    status = fm_predict_one(&m, cnp.PyArray_DATA(indices), _index_type(indices), vp,
+                            indices.size, &out, &position)
+    if status == FM_ERR_NOMEM:
+        raise MemoryError(fm_strerror(status).decode())
+    return status, position, out
+
+
+def predict_dense_one(double w0, cnp.ndarray w, cnp.ndarray V, cnp.ndarray x):
+    """y(x) of one dense row of n_features values of the model's dtype. Returns
+    (status, column, value): CSR_NONFINITE with the column at fault, else 0."""
+    cdef fm_model m = _model(w0, w, V)
+    cdef double out = 0.0
+    cdef int64_t position = -1
+    cdef int status
+    _require(x, "x", w.dtype, w.size)
+    status = fm_predict_dense_one(&m, cnp.PyArray_DATA(x), &out, &position)
+    if status == FM_ERR_NOMEM:
+        raise MemoryError(fm_strerror(status).decode())
+    return status, position, out
+
+
 def gather_rows(cnp.ndarray indptr, cnp.ndarray indices, data, cnp.ndarray rows,
                 int n_threads=1):
     """(indptr, indices, data) of the rows `rows` (int64) of a CSR matrix, in that

@@ -190,6 +190,10 @@ cdef extern from "fastfm.h" nogil:
                       const double *val_weight, const fm_sgda_params *params,
                       fm_sgda_state *state, fm_sgda_stats *stats)
     int fm_predict(const fm_model *model, const fm_csr *X, double *out, int n_threads)
+    int fm_predict_one(const fm_model *model, const void *indices, int index_type,
+                       const void *values, int64_t nnz, double *out, int64_t *position)
+    int fm_predict_dense_one(const fm_model *model, const void *x, double *out,
+                             int64_t *position)
     ctypedef struct fm_ffm_model:
         int real_type
         int64_t n_features

@@ -1,20 +1,76 @@
 /* Batch prediction (template: REAL, IDX, FM_NAME; see instantiate.h). */
 #include "model_row_impl.h"
 
+#ifndef FM_PREDICT_CHUNK
+#define FM_PREDICT_CHUNK ((int64_t)1024) /* rows a thread claims at a time */
+#endif
+
+/* Rows [begin, end) with k and the value layout fixed at compile time at the
+ * common k (the explicit vectors of model_row_impl.h, as the SGD epoch uses). */
+static FM_INLINE void FM_NAME(fm_predict_rows)(const fm_model *m, const int64_t *indptr,
+                                               const IDX *indices, const REAL *data,
+                                               double *out, int64_t begin, int64_t end,
+                                               const int k, const int binary, REAL *scratch)
+{
+    REAL *w = (REAL *)m->w; /* the row maths takes writable pointers; nothing is written */
+    REAL *V = (REAL *)m->V;
+#ifdef FM_HAVE_VEC
+    const int use_vec = k % FM_VW == 0 && k <= FM_K_STACK;
+    FM_NAME(fm_vec) qv[FM_K_STACK / FM_VW];
+#endif
+    for (int64_t i = begin; i < end; i++) {
+        const int64_t b = (int64_t)indptr[i];
+        const int64_t nnz = (int64_t)indptr[i + 1] - b;
+        const REAL *val = binary ? NULL : data + b;
+#ifdef FM_HAVE_VEC
+        if (use_vec) {
+            out[i] = FM_NAME(fm_predict_row_vec)(m->w0, w, V, k, indices + b, val, nnz, qv,
+                                                 binary, NULL, 0);
+            continue;
+        }
+#endif
+        out[i] = FM_NAME(fm_predict_row)(m->w0, w, V, k, indices + b, val, nnz, scratch,
+                                         scratch + k + 1, binary, NULL, 0);
+    }
+}
+
+static void FM_NAME(fm_predict_rows_k)(const fm_model *m, const int64_t *indptr,
+                                       const IDX *indices, const REAL *data, double *out,
+                                       int64_t begin, int64_t end, REAL *scratch)
+{
+    const int k = m->n_factors;
+#define FM_PREDICT_K(binary)                                                                  \
+    switch (k) {                                                                              \
+    case 4: FM_NAME(fm_predict_rows)(m, indptr, indices, data, out, begin, end, 4, binary,    \
+                                     scratch); break;                                        \
+    case 8: FM_NAME(fm_predict_rows)(m, indptr, indices, data, out, begin, end, 8, binary,    \
+                                     scratch); break;                                        \
+    case 16: FM_NAME(fm_predict_rows)(m, indptr, indices, data, out, begin, end, 16, binary,  \
+                                      scratch); break;                                       \
+    case 32: FM_NAME(fm_predict_rows)(m, indptr, indices, data, out, begin, end, 32, binary,  \
+                                      scratch); break;                                       \
+    default: FM_NAME(fm_predict_rows)(m, indptr, indices, data, out, begin, end, k, binary,   \
+                                      scratch); break;                                       \
+    }
+    if (data) {
+        FM_PREDICT_K(0)
+    } else {
+        FM_PREDICT_K(1)
+    }
+#undef FM_PREDICT_K
+}
+
 static int FM_NAME(fm_predict_impl)(const fm_model *m, const fm_csr *X, double *out, int n_threads)
 {
     const int64_t *indptr = X->indptr;
     const IDX *indices = (const IDX *)X->indices;
     const REAL *data = (const REAL *)X->data;
-    /* the row maths takes writable pointers (the solvers share it); nothing is written here */
-    REAL *w = (REAL *)m->w;
-    REAL *V = (REAL *)m->V;
     const int k = m->n_factors;
     const int64_t n_rows = X->n_rows;
     int failed = 0;
     (void)n_threads; /* unused in a serial build */
 
-    if (n_rows <= 1024)
+    if (n_rows <= FM_PREDICT_CHUNK)
         n_threads = 1; /* one chunk: starting a team would cost more than the rows */
 #ifdef _OPENMP
 #pragma omp parallel num_threads(n_threads) reduction(| : failed) if (n_threads > 1)
@@ -25,21 +81,14 @@ static int FM_NAME(fm_predict_impl)(const fm_model *m, const fm_csr *X, double *
             failed = 1;
         }
 #ifdef _OPENMP
-#pragma omp for schedule(dynamic, 1024)
+#pragma omp for schedule(dynamic, 1)
 #endif
-        for (int64_t i = 0; i < n_rows; i++) {
-            if (!scratch)
-                continue;
-            {
-                const int64_t b = (int64_t)indptr[i];
-                const int64_t nnz = (int64_t)indptr[i + 1] - b;
-                if (data)
-                    out[i] = FM_NAME(fm_predict_row)(m->w0, w, V, k, indices + b, data + b, nnz,
-                                                     scratch, scratch + k + 1, 0, NULL, 0);
-                else
-                    out[i] = FM_NAME(fm_predict_row)(m->w0, w, V, k, indices + b, NULL, nnz,
-                                                     scratch, scratch + k + 1, 1, NULL, 0);
-            }
+        for (int64_t c = 0; c < (n_rows + FM_PREDICT_CHUNK - 1) / FM_PREDICT_CHUNK; c++) {
+            const int64_t begin = c * FM_PREDICT_CHUNK;
+            const int64_t end = begin + FM_PREDICT_CHUNK < n_rows ? begin + FM_PREDICT_CHUNK
+                                                                  : n_rows;
+            if (scratch)
+                FM_NAME(fm_predict_rows_k)(m, indptr, indices, data, out, begin, end, scratch);
         }
         free(scratch);
     }

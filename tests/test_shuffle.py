@@ -192,3 +192,46 @@ def test_threads_starting_mid_order_visit_every_row_once(n, block_rows):
                             random_state=seed).fit(X, y)
         assert np.all(model.w_ != 0)
         assert np.all(np.abs(model.w_) <= 1e-3 * (y.max() - y.min()))
+
+
+def test_auto_reads_rows_in_place_when_the_copy_would_not_fit(monkeypatch):
+    """shuffle="auto" skips the copy in random order when it would take more than half
+    of the available memory: the fit is then the shuffle="epoch" fit, bit for bit."""
+    from rapidfm.solvers import sgd
+
+    d = make_planted_fm(n_samples=5000, n_fields=3, field_cardinality=20, random_state=0)
+    settings = dict(n_factors=4, n_epochs=3, n_jobs=1, random_state=0)
+    in_place = FMRegressor(shuffle="epoch", **settings).fit(d.X, d.y)
+    copied = FMRegressor(shuffle="copy", **settings).fit(d.X, d.y)
+    assert not np.array_equal(in_place.V_, copied.V_)  # the two orders differ
+    need = sgd.copy_bytes(sgd_rows(d.X, d.y))
+    monkeypatch.setattr(sgd, "available_memory_bytes", lambda: int(1.9 * need))
+    tight = FMRegressor(shuffle="auto", **settings).fit(d.X, d.y)
+    np.testing.assert_array_equal(tight.V_, in_place.V_)
+    monkeypatch.setattr(sgd, "available_memory_bytes", lambda: int(2.1 * need))
+    roomy = FMRegressor(shuffle="auto", **settings).fit(d.X, d.y)
+    np.testing.assert_array_equal(roomy.V_, copied.V_)
+    monkeypatch.setattr(sgd, "available_memory_bytes", lambda: None)  # not reported
+    unknown = FMRegressor(shuffle="auto", **settings).fit(d.X, d.y)
+    np.testing.assert_array_equal(unknown.V_, copied.V_)
+
+
+def sgd_rows(X, y):
+    """The training block a fit makes of float32 one-hot X (data None: all ones)."""
+    from rapidfm.estimators import _Rows
+
+    return _Rows(X.indptr.astype(np.int64), X.indices, None, np.asarray(y, np.float64), None)
+
+
+def test_available_memory_is_read_from_meminfo():
+    from rapidfm.solvers import sgd
+
+    got = sgd.available_memory_bytes()
+    try:
+        text = open("/proc/meminfo").read()
+    except OSError:
+        assert got is None
+        return
+    line = next(ln for ln in text.splitlines() if ln.startswith("MemAvailable:"))
+    expected = int(line.split()[1]) * 1024
+    assert abs(got - expected) <= 0.2 * expected  # the figure moves between the reads

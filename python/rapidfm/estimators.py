@@ -843,8 +843,10 @@ _COMMON_PARAMETERS = """\
         "epoch": no copy. Without block_rows every epoch visits the rows of X in one
         uniformly random order; with block_rows, blocks of X as stored.
         "auto": "copy" for fit on data in memory; "epoch" for memory-mapped data, when
-        block_rows is given, and for partial_fit (one epoch per call: the copy would
-        cost as much as it saves).
+        block_rows is given, for partial_fit (one epoch per call: the copy would
+        cost as much as it saves), and when the copy would take more than half of the
+        memory the system reports available (Linux MemAvailable): a fit then reads the
+        rows in place instead of being killed for memory.
 """
 
 _COMMON_ATTRIBUTES = """\
@@ -996,8 +998,11 @@ class FMRegressor(RegressorMixin, _BaseFM):
         return float(np.average(y, weights=sample_weight))
 
     def _constant_loss(self, y, sample_weight, scale):
-        mean = float(np.average(y, weights=sample_weight))
-        variance = float(np.average((y - mean) ** 2, weights=sample_weight))
+        if sample_weight is None:  # one pass each, no temporaries of y's size
+            mean, variance = float(y.mean()), float(y.var())
+        else:
+            mean = float(np.average(y, weights=sample_weight))
+            variance = float(np.average((y - mean) ** 2, weights=sample_weight))
         # targets all alike: judge by their magnitude instead (a runaway is then an
         # error of 10 times |mean|)
         return (variance + 1e-2 * mean * mean + 1e-12) * scale * scale

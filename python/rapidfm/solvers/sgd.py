@@ -28,6 +28,9 @@ SHUFFLE_STREAM = 3
 # copy. A block then stays in the first-level caches while its rows are trained in a
 # random order, so each line of row data comes from memory once per epoch.
 BLOCK_BYTES = 32 << 10
+# shuffle="auto" copies the rows only where the copy takes at most this share of the
+# memory available: data of 45% of RAM copied got the process killed
+COPY_MEMORY_SHARE = 0.5
 
 
 def shuffled(seed, rows):
@@ -43,6 +46,33 @@ def memory_mapped(array):
             return True
         array = getattr(array, "base", None)
     return False
+
+
+def available_memory_bytes():
+    """What the system reports as available to a new allocation without swapping
+    (Linux /proc/meminfo MemAvailable), or None where it does not say."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def copy_bytes(rows):
+    """Bytes of a copy of rows in random order at its peak: the copy (row pointers,
+    entries, targets, weights) and the permutation that makes it."""
+    arrays = (rows.indptr, rows.indices, rows.data, rows.y, rows.sample_weight)
+    return sum(a.nbytes for a in arrays if a is not None) + 8 * rows.n_rows
+
+
+def copy_fits(rows, share=COPY_MEMORY_SHARE):
+    """Whether a copy of rows takes at most `share` of the available memory (True where
+    the system does not report it)."""
+    available = available_memory_bytes()
+    return available is None or copy_bytes(rows) <= share * available
 
 
 def block_rows_for(rows):
@@ -88,9 +118,11 @@ class SGDSolver(LearningRateSchedule, Solver):
             return False  # a model kind whose rows cost more than their misses (FFM)
         # auto: no copy of data that is not in memory (a memory-mapped cache), nor
         # where block_rows asks for blocks of the data as stored, nor per partial_fit
-        # call (the copy would cost as much as the epoch saves)
+        # call (the copy would cost as much as the epoch saves), nor where the copy
+        # would not fit in memory with room to spare
         return not partial and est.block_rows is None and not any(
-            memory_mapped(a) for a in (train.indptr, train.indices, train.data))
+            memory_mapped(a) for a in (train.indptr, train.indices, train.data)
+        ) and copy_fits(train)
 
     def arrange_rows(self, train, partial, seed, hold_out):
         est = self.estimator

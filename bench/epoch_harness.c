@@ -5,7 +5,7 @@
  * compiled with different -D settings.
  *
  *   epoch_harness ROWS VALUES_PER_FIELD THREADS MODE EPOCHS [BLOCK_ROWS]
- *   MODE: 0 auto, 1 hogwild, 2 replicas, 3 hybrid.   Prints ns per nonzero per epoch.
+ *   MODE: 0 auto, 1 hogwild, 2 replicas, 4 hybrid.   Prints ns per nonzero per epoch.
  *   BLOCK_ROWS: 0 (default) one random order of all rows; else blocks of that many
  *   rows (what the estimators use over their shuffled copy: about 1000 here).
  */

@@ -62,7 +62,7 @@ typedef struct {
 } FM_NAME(fm_sgd_ctx);
 
 /* Arrays of the adaptive rules' state (each NULL when unused): the shared
- * ones, or the replicas' copies (replica t's slot s at t * n_slots + s). */
+ * ones, or the replicas' copies (replica t's slot s at t * stride + s). */
 typedef struct {
     REAL *sum_sq_w, *z_w, *sum_sq_V;
 } FM_NAME(fm_state_arrays);
@@ -567,7 +567,12 @@ static int FM_NAME(fm_sgd_replicas)(fm_model *m, const FM_NAME(fm_sgd_ctx) *c, i
 {
     const int k = m->n_factors;
     const int64_t nf = hs ? hs->n_hot : m->n_features; /* slots per replica */
-    const size_t n_slots = (size_t)n_threads * (size_t)nf;
+    /* Each replica's slots start on a cache line of their own, with a line to spare
+     * after them: hybrid copies only a few hundred hot features (or a dozen), and
+     * replicas packed end to end then shared the lines of the hottest w, touches
+     * and state entries, which every row writes, between the cores. */
+    const int64_t stride = (nf + 15) / 16 * 16 + 16;
+    const size_t n_slots = (size_t)n_threads * (size_t)stride;
     REAL *const w = (REAL *)m->w;
     REAL *const V = (REAL *)m->V;
     const FM_NAME(fm_state_arrays) shared = FM_NAME(fm_shared_state)(c);
@@ -614,7 +619,7 @@ static int FM_NAME(fm_sgd_replicas)(fm_model *m, const FM_NAME(fm_sgd_ctx) *c, i
         const int t = fm_thread_id(), team = fm_team_size();
         int64_t f_lo, f_hi;
         REAL *scratch = (REAL *)malloc(3 * ((size_t)k + 1) * sizeof(REAL));
-        const size_t at0 = (size_t)t * (size_t)nf;
+        const size_t at0 = (size_t)t * (size_t)stride;
         REAL *my_w = rep_w + at0;
         REAL *my_V = rep_V + at0 * (size_t)k;
         FM_NAME(fm_state_arrays) mine = {NULL, NULL, NULL};
@@ -690,7 +695,7 @@ static int FM_NAME(fm_sgd_replicas)(fm_model *m, const FM_NAME(fm_sgd_ctx) *c, i
 #pragma omp barrier
 #endif
             if (scratch)
-                FM_NAME(fm_merge_replicas)(w, V, k, rep_w, rep_V, touches, team, nf,
+                FM_NAME(fm_merge_replicas)(w, V, k, rep_w, rep_V, touches, team, stride,
                                            hs ? hs->ids : NULL, f_lo, f_hi, log_keep,
                                            scratch + 2 * (k + 1), c, shared, rep);
             if (t == 0) {

@@ -101,3 +101,9 @@ def test_fit_records_the_probed_threads_and_learns_the_same():
     fixed = rapidfm.FMRegressor(n_factors=4, n_epochs=4, n_jobs=2, parallel="hogwild",
                                 random_state=0).fit(d.X, d.y)
     assert {h["n_threads"] for h in fixed.history_} == {2}
+
+
+def test_hogwild_not_tried_when_auto_beats_one_thread():
+    times = {(2, "auto"): 1.0, (1, "auto"): 2.0, (2, "hogwild"): 0.5}
+    chosen = run(ThreadProbe(2, "auto"), times.__getitem__, 6)
+    assert chosen == [(2, "auto"), (2, "auto"), (1, "auto")] + [(2, "auto")] * 3

@@ -789,8 +789,9 @@ _COMMON_PARAMETERS = """\
         picks replicas for models up to 8 MiB, hybrid up to 64 MiB and hogwild above
         (where hybrid was measured slower than one thread: bench/README.md), and with
         more than one thread it also measures: after a warm-up epoch it times one epoch
-        each on n_jobs threads in that mode, on one thread, and on n_jobs threads
-        hogwild, then trains with the fastest per row, timing the runner-up again every
+        each on n_jobs threads in that mode and on one thread (and on n_jobs threads
+        hogwild when that mode was the slower), then trains with the fastest per row,
+        timing the runner-up again every
         10 epochs (machine load changes). Each epoch still trains every row once;
         history_ records each epoch's n_threads and parallel_mode. A fixed mode, or
         n_jobs=1, is never changed.

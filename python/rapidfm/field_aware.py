@@ -223,8 +223,9 @@ _FFM_PARAMETERS = """\
         logs the most common value of a field is in a large share of the rows, and a
         shared one makes its cache lines bounce between the cores on almost every row:
         on the planted 1M x 10 field set hogwild ran 2 threads slower than 1 (README,
-        "Speed"). With more than one thread "auto" also times an epoch each in hybrid,
-        on one thread and hogwild, and trains with the fastest (as FMRegressor's).
+        "Speed"). With more than one thread "auto" also times an epoch each in hybrid
+        and on one thread (and hogwild when hybrid was the slower), and trains with the
+        fastest (as FMRegressor's).
 """
 
 _FFM_ATTRIBUTES = _COMMON_ATTRIBUTES.replace(

@@ -8,7 +8,8 @@ at half the speed of one. No byte threshold tuned on one CPU gets this right on
 another, so with parallel="auto" and more than one thread a fit measures.
 
 Candidates: n threads in the mode the kernel's "auto" picks, one thread, and n
-threads hogwild when auto picked another mode (replicas or hybrid). The first
+threads hogwild when auto picked another mode (replicas or hybrid) and that mode
+ran slower than one thread. The first
 epoch runs the first candidate and is not counted (page faults, cold caches);
 then each candidate trains one epoch, timed per row, and the rest of the fit
 trains with the fastest. Every PROBE_EVERY epochs the runner-up trains one
@@ -44,6 +45,12 @@ class ThreadProbe:
         if self.epochs == 1:
             return self.candidates[0]  # the warm-up
         untried = [c for c in self.candidates if c not in self.seconds]
+        first, one = self.candidates[0], self.candidates[1]
+        if untried == [(self.n_threads, "hogwild")] and self.seconds[first] < self.seconds[one]:
+            # auto's mode already beats one thread: a hogwild trial would most likely
+            # cost an epoch at the speed auto's rule chose against
+            self.candidates.remove(untried[0])
+            untried = []
         if untried:
             return untried[0]
         ranked = sorted(self.candidates, key=lambda c: self.seconds[c])

@@ -341,3 +341,10 @@ def test_one_row_predict_faults_get_the_general_messages():
     expected = naive_fm_predict(unsorted.toarray(), model.w0_, model.w_, model.V_)[0]
     got = model.predict(unsorted)[0]  # the general path sorts the row
     assert got == pytest.approx(np.clip(expected, model.y_min_, model.y_max_))
+
+
+def test_one_row_predict_keeps_nan_as_the_batch_does():
+    model, X = _fitted_on_one_rows(FMRegressor, np.float64)
+    model.w_ = model.w_.copy()
+    model.w_[X[0].indices[0]] = np.nan
+    assert np.isnan(model.predict(X[:1])[0]) and np.isnan(model.predict(X[:2])[0])

@@ -66,6 +66,7 @@ DivergenceError = _core.DivergenceError
 _SEED_LIMIT = 2**63
 # the sparse types whose 1-row instances predict takes without conversion
 _ONE_ROW_SPARSE = tuple(t for t in (sp.csr_matrix, getattr(sp, "csr_array", None)) if t)
+_KERNEL_INDEX_TYPES = (np.dtype(np.int32), np.dtype(np.int64))
 # spawn keys of the random streams derived from random_seed_ (the initialisation of V
 # uses the seed itself, as np.random.default_rng(random_seed_); 3 is shuffle="copy")
 _EPOCH_STREAM = 1
@@ -650,7 +651,8 @@ class _BaseFM(InspectionMixin, BaseEstimator):
             return None
         n = d.get("n_features_in_")
         if type(X) in _ONE_ROW_SPARSE:
-            if X.shape != (1, n) or X.data.dtype != V.dtype or X.indices.dtype.kind != "i":
+            if (X.shape != (1, n) or X.data.dtype != V.dtype
+                    or X.indices.dtype not in _KERNEL_INDEX_TYPES):
                 return None
             indices, data = X.indices, X.data
             if X.indptr[0] != 0 or indices.size != X.indptr[1]:
@@ -982,7 +984,7 @@ class FMRegressor(RegressorMixin, _BaseFM):
         if self.clip_predictions:
             lo, hi = target_attrs["y_min_"], target_attrs["y_max_"]
             if raw.size == 1:  # one row (serving): np.clip's dispatch costs 3 us
-                raw[0] = min(max(raw[0], lo), hi) if raw[0] == raw[0] else raw[0]
+                raw[0] = min(max(raw[0], lo), hi)  # NaN stays NaN, as with np.clip
             else:
                 np.clip(raw, lo, hi, out=raw)
         return raw

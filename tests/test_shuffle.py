@@ -67,6 +67,77 @@ def test_gather_rows_wants_int64_rows():
         _core.gather_rows(indptr, np.array([0], np.int32), None, np.array([0], np.int32))
 
 
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_take_rows_gathers_targets_and_weights_with_their_rows(n_threads):
+    rng = np.random.default_rng(3)
+    X = sp.random(500, 30, density=0.1, format="csr", random_state=rng, dtype=np.float32)
+    y, sw = rng.normal(size=500), rng.uniform(0.5, 2.0, 500)
+    rows = np.concatenate([rng.permutation(500)[:300], [7, 7, 499]]).astype(np.int64)
+    indptr, indices, data, got_y, got_sw = _core.take_rows(
+        X.indptr.astype(np.int64), X.indices, X.data, y, sw, rows, n_threads)
+    want = X[rows]
+    np.testing.assert_array_equal(indptr, want.indptr)
+    np.testing.assert_array_equal(indices, want.indices)
+    np.testing.assert_array_equal(data, want.data)
+    np.testing.assert_array_equal(got_y, y[rows])
+    np.testing.assert_array_equal(got_sw, sw[rows])
+    out = _core.take_rows(X.indptr.astype(np.int64), X.indices, None, None, None, rows)
+    assert out[2] is None and out[3] is None and out[4] is None
+    with pytest.raises(ValueError, match="y must have 500 entries"):
+        _core.take_rows(X.indptr.astype(np.int64), X.indices, X.data, y[:10], None, rows)
+    with pytest.raises(ValueError, match=r"row ids must lie in \[0, 500\)"):
+        _core.take_rows(X.indptr.astype(np.int64), X.indices, X.data, y, sw,
+                        np.array([3, 500], dtype=np.int64))
+
+
+# -- the copy's order: a uniform random permutation drawn in C ------------------------------
+
+@pytest.mark.parametrize("n", [0, 1, 2, 10, 4096, 4097, 70_001])
+def test_shuffle_ids_is_a_permutation_of_its_input_and_a_function_of_the_seed(n):
+    ids = np.arange(n, dtype=np.int64) * 3 + 5  # any values, kept with their multiplicity
+    ids[: n // 3] = 11
+    first = _core.shuffle_ids(7, ids)
+    np.testing.assert_array_equal(np.sort(first), np.sort(ids))
+    np.testing.assert_array_equal(_core.shuffle_ids(7, ids), first)
+    if n >= 10:
+        assert not np.array_equal(_core.shuffle_ids(8, ids), first)
+        assert not np.array_equal(first, ids)
+
+
+@pytest.mark.parametrize("n", [5, 9000])  # Fisher-Yates alone; 4 buckets of ~2250 ids
+def test_shuffle_ids_puts_every_id_anywhere_with_equal_chance(n):
+    # where ids 0 and n-1 land over many seeds, in 5 equal bins of positions: each bin
+    # 1/5 of the draws (chi-square, 4 degrees of freedom: 20.5 is its 0.9996 quantile)
+    draws = 3000
+    ids = np.arange(n, dtype=np.int64)
+    landing = np.empty((draws, 2), dtype=np.int64)
+    for seed in range(draws):
+        out = _core.shuffle_ids(seed, ids)
+        landing[seed] = np.flatnonzero(out == 0)[0], np.flatnonzero(out == n - 1)[0]
+    for column in landing.T:
+        counts = np.bincount(column * 5 // n, minlength=5)
+        expected = draws / 5
+        assert np.sum((counts - expected) ** 2 / expected) < 20.5, counts
+
+
+def test_shuffle_ids_leaves_no_order_within_or_across_buckets():
+    # a bucketed draw that skipped the shuffle inside a bucket would leave runs of
+    # increasing ids (ascents: 1 instead of 1/2 of the neighbours); one that filled
+    # buckets in order would leave ids correlated with their positions
+    n = 200_000
+    out = _core.shuffle_ids(123, np.arange(n, dtype=np.int64))
+    ascents = np.mean(out[1:] > out[:-1])
+    assert abs(ascents - 0.5) < 5 * np.sqrt(1 / (12 * n))  # sd of the ascent fraction
+    assert abs(np.corrcoef(out, np.arange(n))[0, 1]) < 5 / np.sqrt(n)
+    halves = out[: n // 2] < n // 2  # ids of the lower half in the first half: 1/2
+    assert abs(halves.mean() - 0.5) < 5 * 0.5 / np.sqrt(n / 2)
+
+
+def test_shuffle_ids_wants_int64_ids():
+    with pytest.raises(TypeError, match="ids must have dtype int64"):
+        _core.shuffle_ids(0, np.arange(5, dtype=np.int32))
+
+
 # -- every row once per epoch, in every order ----------------------------------------------
 
 @pytest.mark.parametrize("shuffle, block_rows", [

@@ -509,16 +509,31 @@ int fm_predict_one(const fm_model *model, const void *indices, int index_type,
 int fm_predict_dense_one(const fm_model *model, const void *x, double *out,
                          int64_t *position);
 
-/* Copies rows[0..n_out) of X, in that order, into arrays the caller
- * allocated: out_indptr (n_out + 1 entries, filled in by the caller: row i of
- * the copy has the length of row rows[i]), out_indices and out_data
- * (out_indptr[n_out] - out_indptr[0] entries, of X's index and value types;
- * out_data is not written when X->data is NULL). Returns FM_ERR_INDEX_RANGE
- * for a row id outside [0, n_rows) and FM_ERR_INDPTR when out_indptr
- * disagrees with the rows' lengths, before writing anything. */
+/* The first pass of a copy of rows[0..n_out) of X, in that order: out_indptr
+ * (n_out + 1 entries) gets the copy's row pointers from 0, and out_y and
+ * out_sample_weight the rows' y and sample_weight (each skipped when NULL).
+ * FM_ERR_INDEX_RANGE for a row id outside [0, n_rows); the outputs are then
+ * written up to that row. */
+int fm_csr_gather_row_pointers(const fm_csr *X, const int64_t *rows, int64_t n_out,
+                               int64_t *out_indptr, const double *y, double *out_y,
+                               const double *sample_weight, double *out_sample_weight);
+
+/* The second pass: copies the entries of rows[0..n_out) of X, in that order,
+ * into arrays the caller allocated: out_indices and out_data (out_indptr[n_out]
+ * - out_indptr[0] entries, of X's index and value types; out_data is not
+ * written when X->data is NULL), where out_indptr (n_out + 1 entries) gives
+ * row i of the copy the length of row rows[i]. Returns FM_ERR_INDEX_RANGE for
+ * a row id outside [0, n_rows) and FM_ERR_INDPTR where out_indptr disagrees
+ * with the rows' lengths; such a row is skipped (nothing is written outside
+ * the outputs, whose contents are then unspecified). */
 int fm_csr_gather_rows(const fm_csr *X, const int64_t *rows, int64_t n_out,
                        const int64_t *out_indptr, void *out_indices, void *out_data,
                        int n_threads);
+
+/* out[0..n) = ids[0..n) in a uniform random order drawn from seed (a function
+ * of the seed and n only). out must not overlap ids. FM_ERR_NOMEM when its
+ * scratch (2 bytes per id) cannot be allocated. */
+int fm_shuffle_ids(uint64_t seed, const int64_t *ids, int64_t n, int64_t *out);
 
 /* Loss and its derivative with respect to the prediction, as the SGD uses them. */
 double fm_loss_value(int loss, double prediction, double y);

@@ -514,32 +514,87 @@ def predict_dense_one(double w0, cnp.ndarray w, cnp.ndarray V, cnp.ndarray x):
     return status, position, out
 
 
-def gather_rows(cnp.ndarray indptr, cnp.ndarray indices, data, cnp.ndarray rows,
-                int n_threads=1):
-    """(indptr, indices, data) of the rows `rows` (int64) of a CSR matrix, in that
-    order; data None stays None. The GIL is released while entries are copied."""
+cdef const double *_per_row(values, str name, Py_ssize_t size) except? NULL:
+    """The float64 buffer of a per-row array of `size` entries, or NULL for None."""
+    cdef cnp.ndarray arr
+    if values is None:
+        return NULL
+    arr = values
+    _require(arr, name, np.float64, size)
+    return <const double *>cnp.PyArray_DATA(arr)
+
+
+def take_rows(cnp.ndarray indptr, cnp.ndarray indices, data, y, sample_weight,
+              cnp.ndarray rows, int n_threads=1):
+    """(indptr, indices, data, y, sample_weight) of the rows `rows` (int64) of a CSR
+    matrix and of its per-row float64 arrays, in that order; each of data, y and
+    sample_weight None stays None. The GIL is released while the rows are read."""
     cdef fm_csr X
-    cdef cnp.ndarray out_indptr, out_indices, out_data = None
+    cdef cnp.ndarray out_indptr, out_indices, out_data = None, out_y = None, out_sw = None
     cdef void *out_data_ptr = NULL
+    cdef const double *y_ptr
+    cdef const double *sw_ptr
+    cdef double *out_y_ptr = NULL
+    cdef double *out_sw_ptr = NULL
+    cdef const int64_t *rows_ptr
+    cdef int64_t n_out
     cdef int status
     _require(rows, "rows", np.int64, -1)
     real_type = FM_FLOAT32 if data is None else _real_type(data)
     X = _csr(indptr, indices, data, 0, real_type)
-    if rows.size and (rows.min() < 0 or rows.max() >= X.n_rows):
+    y_ptr = _per_row(y, "y", X.n_rows)
+    sw_ptr = _per_row(sample_weight, "sample_weight", X.n_rows)
+    n_out = rows.size
+    rows_ptr = <const int64_t *>cnp.PyArray_DATA(rows)
+    out_indptr = np.empty(n_out + 1, dtype=np.int64)
+    if y_ptr != NULL:
+        out_y = np.empty(n_out, dtype=np.float64)
+        out_y_ptr = <double *>cnp.PyArray_DATA(out_y)
+    if sw_ptr != NULL:
+        out_sw = np.empty(n_out, dtype=np.float64)
+        out_sw_ptr = <double *>cnp.PyArray_DATA(out_sw)
+    with nogil:
+        status = fm_csr_gather_row_pointers(&X, rows_ptr, n_out,
+                                            <int64_t *>cnp.PyArray_DATA(out_indptr),
+                                            y_ptr, out_y_ptr, sw_ptr, out_sw_ptr)
+    if status == FM_ERR_INDEX_RANGE:
         raise ValueError(f"row ids must lie in [0, {X.n_rows})")
-    out_indptr = np.zeros(rows.size + 1, dtype=np.int64)
-    np.cumsum(np.diff(indptr)[rows], out=out_indptr[1:])
-    out_indices = np.empty(out_indptr[-1], dtype=indices.dtype)
+    if status != FM_OK:
+        raise ValueError(fm_strerror(status).decode())
+    out_indices = np.empty(out_indptr[n_out], dtype=indices.dtype)
     if data is not None:
-        out_data = np.empty(out_indptr[-1], dtype=data.dtype)
+        out_data = np.empty(out_indptr[n_out], dtype=data.dtype)
         out_data_ptr = cnp.PyArray_DATA(out_data)
     with nogil:
-        status = fm_csr_gather_rows(&X, <const int64_t *>cnp.PyArray_DATA(rows), rows.size,
+        status = fm_csr_gather_rows(&X, rows_ptr, n_out,
                                     <const int64_t *>cnp.PyArray_DATA(out_indptr),
                                     cnp.PyArray_DATA(out_indices), out_data_ptr, n_threads)
     if status != FM_OK:
         raise ValueError(fm_strerror(status).decode())
-    return out_indptr, out_indices, out_data
+    return out_indptr, out_indices, out_data, out_y, out_sw
+
+
+def gather_rows(cnp.ndarray indptr, cnp.ndarray indices, data, cnp.ndarray rows,
+                int n_threads=1):
+    """(indptr, indices, data) of the rows `rows` (int64) of a CSR matrix, in that
+    order; data None stays None. The GIL is released while entries are copied."""
+    return take_rows(indptr, indices, data, None, None, rows, n_threads)[:3]
+
+
+def shuffle_ids(uint64_t seed, cnp.ndarray ids):
+    """A new int64 array of ids (int64) in a uniform random order drawn from seed."""
+    cdef cnp.ndarray out
+    cdef int status
+    _require(ids, "ids", np.int64, -1)
+    out = np.empty(ids.size, dtype=np.int64)
+    with nogil:
+        status = fm_shuffle_ids(seed, <const int64_t *>cnp.PyArray_DATA(ids), ids.size,
+                                <int64_t *>cnp.PyArray_DATA(out))
+    if status == FM_ERR_NOMEM:
+        raise MemoryError(fm_strerror(status).decode())
+    if status != FM_OK:
+        raise ValueError(fm_strerror(status).decode())
+    return out
 
 
 # -- column-wise solvers (ALS, MCMC) ------------------------------------------------------

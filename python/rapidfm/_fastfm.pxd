@@ -243,9 +243,13 @@ cdef extern from "fastfm.h" nogil:
     int fm_pair_sgd_epoch(fm_model *model, const fm_csr *X, const fm_csr *C,
                           const fm_pairs *pairs, const fm_sgd_params *params,
                           fm_sgd_state *state, fm_pair_stats *stats)
+    int fm_csr_gather_row_pointers(const fm_csr *X, const int64_t *rows, int64_t n_out,
+                                   int64_t *out_indptr, const double *y, double *out_y,
+                                   const double *sample_weight, double *out_sample_weight)
     int fm_csr_gather_rows(const fm_csr *X, const int64_t *rows, int64_t n_out,
                            const int64_t *out_indptr, void *out_indices, void *out_data,
                            int n_threads)
+    int fm_shuffle_ids(uint64_t seed, const int64_t *ids, int64_t n, int64_t *out)
     double fm_loss_value(int loss, double prediction, double y)
     double fm_loss_derivative(int loss, double prediction, double y)
     int fm_openmp_enabled()

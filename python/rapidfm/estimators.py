@@ -117,13 +117,14 @@ class _Rows:
     def take(self, rows, n_threads=1):
         """A copy of these rows, in this order."""
         rows = np.ascontiguousarray(rows, dtype=np.int64)
-        indptr, indices, data = _core.gather_rows(self.indptr, self.indices, self.data, rows,
-                                                  n_threads)
-        sw = None if self.sample_weight is None else self.sample_weight[rows]
+        y, sw = (None if a is None else np.ascontiguousarray(a, dtype=np.float64)
+                 for a in (self.y, self.sample_weight))
+        indptr, indices, data, y, sw = _core.take_rows(self.indptr, self.indices, self.data,
+                                                       y, sw, rows, n_threads)
         fields = None
         if self.fields is not None:  # gathered as a second index array of the same rows
             fields = _core.gather_rows(self.indptr, self.fields, None, rows, n_threads)[1]
-        return _Rows(indptr, indices, data, self.y[rows], sw, fields=fields)
+        return _Rows(indptr, indices, data, y, sw, fields=fields)
 
 
 # every solver's state attributes: a fit by one solver drops those of another

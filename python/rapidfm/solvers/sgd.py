@@ -34,9 +34,10 @@ COPY_MEMORY_SHARE = 0.5
 
 
 def shuffled(seed, rows):
-    """rows in the random order of shuffle="copy": a function of the seed only."""
-    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(SHUFFLE_STREAM,)))
-    return rng.permutation(rows)
+    """rows (int64) in the random order of shuffle="copy", uniform and a function of the
+    seed only (drawn in C: numpy's permutation took 20 ms of a 1M-row fit's ~120)."""
+    state = np.random.SeedSequence(seed, spawn_key=(SHUFFLE_STREAM,)).generate_state(1, np.uint64)
+    return _core.shuffle_ids(int(state[0]), np.ascontiguousarray(rows, dtype=np.int64))
 
 
 def memory_mapped(array):

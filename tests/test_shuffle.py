@@ -240,6 +240,22 @@ def test_shuffle_is_validated(bad):
         FMRegressor(shuffle=bad).fit(X, np.ones(5))
 
 
+def test_auto_copies_only_for_fits_of_two_epochs_or_more():
+    # the copy costs about an epoch in place: a 1-epoch fit reads the rows in place
+    from rapidfm.solvers.sgd import COPY_MIN_EPOCHS
+
+    planted = make_planted_fm(3000, random_state=1)
+    for n_epochs in (1, COPY_MIN_EPOCHS, COPY_MIN_EPOCHS + 1):
+        kw = dict(random_state=0, n_jobs=1, solver="sgd", n_epochs=n_epochs)
+        auto = FMRegressor(**kw).fit(planted.X, planted.y)
+        same = "copy" if n_epochs >= COPY_MIN_EPOCHS else "epoch"
+        other = {"copy": "epoch", "epoch": "copy"}[same]
+        np.testing.assert_array_equal(
+            auto.V_, FMRegressor(shuffle=same, **kw).fit(planted.X, planted.y).V_)
+        assert not np.array_equal(
+            auto.V_, FMRegressor(shuffle=other, **kw).fit(planted.X, planted.y).V_)
+
+
 def test_partial_fit_makes_no_copy_under_auto():
     planted = make_planted_fm(3000, random_state=1)
     kw = dict(random_state=0, n_jobs=1)

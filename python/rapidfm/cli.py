@@ -286,8 +286,8 @@ def _add_train(subparsers):
                    help="copy: train on a copy of the rows made once in a random order "
                         "(faster epochs, one more copy of the data in memory); epoch: no "
                         "copy, a fresh order of the rows as stored every epoch; auto "
-                        "(default): copy unless the data is a cache or --block-rows is "
-                        "given; sgd only)")
+                        "(default): copy unless the data is a cache, --block-rows is "
+                        "given or the fit runs 1 epoch; sgd only)")
     p.add_argument("--plot", metavar="FILE", default=None,
                    help="after training, write the train (and validation) loss per epoch "
                         "to this image (.png, .svg, .pdf, ...; needs matplotlib: pip "

@@ -847,8 +847,9 @@ _COMMON_PARAMETERS = """\
         "epoch": no copy. Without block_rows every epoch visits the rows of X in one
         uniformly random order; with block_rows, blocks of X as stored.
         "auto": "copy" for fit on data in memory; "epoch" for memory-mapped data, when
-        block_rows is given, for partial_fit (one epoch per call: the copy would
-        cost as much as it saves), and when the copy would take more than half of the
+        block_rows is given, for partial_fit and 1-epoch fits (the copy reads the rows
+        at random as an epoch in place does, and pays off from the second epoch), and
+        when the copy would take more than half of the
         memory the system reports available (Linux MemAvailable): a fit then reads the
         rows in place instead of being killed for memory.
 """

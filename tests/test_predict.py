@@ -275,6 +275,31 @@ def test_single_row_kernel_call_matches_the_formula(dtype, index_dtype):
     assert status == 0 and got == pytest.approx(expected, rel=tol, abs=tol)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_features, nonzeros", [
+    (1, 1), (31, 0), (33, 33), (1000, 7), (2000, 2000), (3000, 1500)])
+def test_dense_row_of_any_width_and_density_matches_the_formula(dtype, n_features, nonzeros):
+    # the scan goes by runs of 32 columns and keeps up to 512 nonzeros on the stack:
+    # widths around a run, a row wholly dense, more nonzeros than the stack holds
+    rng = np.random.default_rng(n_features + nonzeros)
+    w0, w, V = random_model(n_features, 4, dtype, rng)
+    x = np.zeros(n_features, dtype)
+    x[rng.choice(n_features, nonzeros, replace=False)] = rng.normal(size=nonzeros)
+    # every pair's <v_i x_i, v_j x_j> summed (a Gram matrix less its diagonal): the
+    # pairwise definition, not the kernel's O(k n) identity
+    xv = V.astype(np.float64) * x.astype(np.float64)[:, None]
+    gram = xv @ xv.T
+    expected = w0 + x.astype(np.float64) @ w + (gram.sum() - np.trace(gram)) / 2
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    status, _, got = _core.predict_dense_one(w0, w, V, x)
+    assert status == 0 and got == pytest.approx(expected, rel=tol, abs=tol)
+    if nonzeros > 1:  # the first non-finite column is named, wherever it lies
+        at = int(np.flatnonzero(x)[-1])
+        x[at] = np.inf
+        x[-1] = np.nan
+        assert _core.predict_dense_one(w0, w, V, x)[:2] == (_core.CSR_NONFINITE, at)
+
+
 def test_single_row_kernel_call_names_the_fault():
     rng = np.random.default_rng(0)
     w0, w, V = random_model(10, 3, np.float64, rng)
@@ -298,10 +323,11 @@ def test_single_row_kernel_call_names_the_fault():
         _core.predict_dense_one(w0, w, V, x[:9])
 
 
-@pytest.mark.parametrize("est_cls", [FMRegressor, FMClassifier])
+@pytest.mark.parametrize("est_cls, solver", [
+    (FMRegressor, "sgd"), (FMClassifier, "sgd"), (FMClassifier, "als")])  # als: probit
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_one_row_predict_equals_the_batch(est_cls, dtype):
-    model, X = _fitted_on_one_rows(est_cls, dtype)
+def test_one_row_predict_equals_the_batch(est_cls, solver, dtype):
+    model, X = _fitted_on_one_rows(est_cls, dtype, solver=solver)
     batch = model.predict(X[:20])
     methods = ["predict"] + (["predict_proba", "decision_function"]
                              if est_cls is FMClassifier else [])
@@ -343,8 +369,13 @@ def test_one_row_predict_faults_get_the_general_messages():
     assert got == pytest.approx(np.clip(expected, model.y_min_, model.y_max_))
 
 
-def test_one_row_predict_keeps_nan_as_the_batch_does():
-    model, X = _fitted_on_one_rows(FMRegressor, np.float64)
+@pytest.mark.parametrize("est_cls", [FMRegressor, FMClassifier])
+def test_one_row_predict_keeps_nan_as_the_batch_does(est_cls):
+    model, X = _fitted_on_one_rows(est_cls, np.float64)
     model.w_ = model.w_.copy()
     model.w_[X[0].indices[0]] = np.nan
-    assert np.isnan(model.predict(X[:1])[0]) and np.isnan(model.predict(X[:2])[0])
+    predict = model.predict if est_cls is FMRegressor else model.decision_function
+    assert np.isnan(predict(X[:1])[0]) and np.isnan(predict(X[:2])[0])
+    if est_cls is FMClassifier:
+        assert np.isnan(model.predict_proba(X[:1])[0, 1])
+        assert np.isnan(model.predict_proba(X[:2])[0, 1])

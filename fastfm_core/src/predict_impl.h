@@ -125,44 +125,69 @@ static int FM_NAME(fm_predict_one_impl)(const fm_model *m, const IDX *idx, const
 
 /* One dense row (fm_predict_dense_one): its nonzeros gathered into an index
  * list, then the sparse row's maths, so both give the same sums in the same
- * order. */
+ * order. One pass over x: each run of FM_DENSE_RUN columns is first tested as
+ * a whole (a vectorised OR of x != 0), and only a run holding a nonzero, NaN
+ * or infinity (both compare unequal to 0) is looked at column by column. The
+ * list lives on the stack up to FM_DENSE_STACK nonzeros. */
+#ifndef FM_DENSE_RUN
+#define FM_DENSE_RUN 32
+#define FM_DENSE_STACK 512
+#endif
 static int FM_NAME(fm_predict_dense_one_impl)(const fm_model *m, const REAL *x, double *out,
                                               int64_t *position)
 {
     const int64_t n = m->n_features;
-    int64_t nnz = 0;
-    int finite = 1;
-    IDX *idx;
-    REAL *val;
-    int status;
-    /* one pass without early exits, so that it vectorises: x - x is 0 unless x is
-     * NaN or infinite; the column at fault is looked for only when there is one */
-    for (int64_t j = 0; j < n; j++) {
-        finite &= (x[j] - x[j]) == 0;
-        nnz += x[j] != 0;
-    }
-    if (!finite) {
-        for (int64_t j = 0; j < n; j++)
+    IDX idx_stack[FM_DENSE_STACK];
+    REAL val_stack[FM_DENSE_STACK];
+    IDX *idx = idx_stack;
+    REAL *val = val_stack;
+    int64_t nnz = 0, capacity = FM_DENSE_STACK;
+    int status = FM_OK;
+    for (int64_t start = 0; start < n && status == FM_OK; start += FM_DENSE_RUN) {
+        const int64_t stop = start + FM_DENSE_RUN < n ? start + FM_DENSE_RUN : n;
+        int any = 0;
+        for (int64_t j = start; j < stop; j++)
+            any |= x[j] != 0;
+        if (FM_LIKELY(!any))
+            continue;
+        for (int64_t j = start; j < stop; j++) {
+            if (x[j] == 0)
+                continue;
             if (!isfinite((double)x[j])) {
                 *position = j;
-                return FM_ERR_NONFINITE;
+                status = FM_ERR_NONFINITE;
+                break;
             }
-    }
-    idx = (IDX *)malloc((size_t)(nnz > 0 ? nnz : 1) * sizeof(IDX));
-    val = (REAL *)malloc((size_t)(nnz > 0 ? nnz : 1) * sizeof(REAL));
-    if (!idx || !val) {
-        free(idx);
-        free(val);
-        return FM_ERR_NOMEM;
-    }
-    nnz = 0;
-    for (int64_t j = 0; j < n; j++)
-        if (x[j] != 0) {
+            if (nnz == capacity) {
+                /* more nonzeros than the stack holds: room for the rest of the row */
+                const int64_t grown = n - j + nnz;
+                IDX *more_idx = (IDX *)malloc((size_t)grown * sizeof(IDX));
+                REAL *more_val = (REAL *)malloc((size_t)grown * sizeof(REAL));
+                if (!more_idx || !more_val) {
+                    free(more_idx);
+                    free(more_val);
+                    status = FM_ERR_NOMEM;
+                    break;
+                }
+                memcpy(more_idx, idx, (size_t)nnz * sizeof(IDX));
+                memcpy(more_val, val, (size_t)nnz * sizeof(REAL));
+                if (idx != idx_stack) {
+                    free(idx);
+                    free(val);
+                }
+                idx = more_idx;
+                val = more_val;
+                capacity = grown;
+            }
             idx[nnz] = (IDX)j;
             val[nnz++] = x[j];
         }
-    status = FM_NAME(fm_predict_one_impl)(m, idx, val, nnz, out, position);
-    free(idx);
-    free(val);
+    }
+    if (status == FM_OK)
+        status = FM_NAME(fm_predict_one_impl)(m, idx, val, nnz, out, position);
+    if (idx != idx_stack) {
+        free(idx);
+        free(val);
+    }
     return status;
 }

@@ -477,37 +477,76 @@ def predict(double w0, cnp.ndarray w, cnp.ndarray V,
     return out
 
 
+cdef inline bint _c_array(cnp.ndarray a, int typenum):
+    """a is a C-contiguous array of that numpy type number (tests at C level: the
+    serving calls' checks; _require words the errors)."""
+    return cnp.PyArray_IS_C_CONTIGUOUS(a) and cnp.PyArray_TYPE(a) == typenum
+
+
+cdef bint _model_fast(double w0, cnp.ndarray w, cnp.ndarray V, fm_model *m):
+    """Fills m where w and V are what _model wants (checked at C level), else False:
+    the caller then goes through _model, which says what is wrong."""
+    cdef int typenum
+    if w is None or V is None:
+        return False
+    typenum = cnp.PyArray_TYPE(w)
+    if typenum != cnp.NPY_FLOAT32 and typenum != cnp.NPY_FLOAT64:
+        return False
+    if not (_c_array(w, typenum) and _c_array(V, typenum) and cnp.PyArray_NDIM(V) == 2
+            and cnp.PyArray_DIM(V, 0) == cnp.PyArray_SIZE(w)):
+        return False
+    m.real_type = FM_FLOAT32 if typenum == cnp.NPY_FLOAT32 else FM_FLOAT64
+    m.n_features = cnp.PyArray_SIZE(w)
+    m.n_factors = cnp.PyArray_DIM(V, 1)
+    m.w0 = w0
+    m.w = cnp.PyArray_DATA(w)
+    m.V = cnp.PyArray_DATA(V)
+    return True
+
+
 def predict_one(double w0, cnp.ndarray w, cnp.ndarray V, cnp.ndarray indices, data):
     """y(x) of one sparse row (indices int32/int64, data of the model's dtype or None:
     all 1), checked by the kernel first. Returns (status, position, value): status
     CSR_INDEX_RANGE / CSR_UNSORTED / CSR_DUPLICATE / CSR_NONFINITE with the entry at
     fault, else 0. On the calling thread: a serving call starts no threads."""
-    cdef fm_model m = _model(w0, w, V)
-    cdef cnp.ndarray values
+    cdef fm_model m
+    cdef cnp.ndarray values = None if data is None else data
     cdef const void *vp = NULL
     cdef double out = 0.0
     cdef int64_t position = -1
-    cdef int status
-    _require(indices, "indices", None, -1)
-    if data is not None:
-        values = data
-        _require(values, "data", w.dtype, indices.size)
+    cdef int status, index_type
+    if (_model_fast(w0, w, V, &m) and indices is not None
+            and (_c_array(indices, cnp.NPY_INT32) or _c_array(indices, cnp.NPY_INT64))
+            and (values is None or (_c_array(values, cnp.PyArray_TYPE(w))
+                                    and cnp.PyArray_SIZE(values) == cnp.PyArray_SIZE(indices)))):
+        index_type = FM_INDEX32 if cnp.PyArray_TYPE(indices) == cnp.NPY_INT32 else FM_INDEX64
+    else:  # the general checks, for their messages
+        m = _model(w0, w, V)
+        _require(indices, "indices", None, -1)
+        index_type = _index_type(indices)
+        if values is not None:
+            _require(values, "data", w.dtype, indices.size)
+    if values is not None:
         vp = cnp.PyArray_DATA(values)
-    status = fm_predict_one(&m, cnp.PyArray_DATA(indices), _index_type(indices), vp,
-                            indices.size, &out, &position)
+    status = fm_predict_one(&m, cnp.PyArray_DATA(indices), index_type, vp,
+                            cnp.PyArray_SIZE(indices), &out, &position)
     if status == FM_ERR_NOMEM:
         raise MemoryError(fm_strerror(status).decode())
     return status, position, out
 
 
 def predict_dense_one(double w0, cnp.ndarray w, cnp.ndarray V, cnp.ndarray x):
-    """y(x) of one dense row of n_features values of the model's dtype. Returns
+    """y(x) of one dense row of n_features values of the model's dtype (any shape of
+    that size, C-contiguous: a (1, n_features) array is read as it is). Returns
     (status, column, value): CSR_NONFINITE with the column at fault, else 0."""
-    cdef fm_model m = _model(w0, w, V)
+    cdef fm_model m
     cdef double out = 0.0
     cdef int64_t position = -1
     cdef int status
-    _require(x, "x", w.dtype, w.size)
+    if not (_model_fast(w0, w, V, &m) and x is not None and _c_array(x, cnp.PyArray_TYPE(w))
+            and cnp.PyArray_SIZE(x) == cnp.PyArray_SIZE(w)):
+        m = _model(w0, w, V)  # the general checks, for their messages
+        _require(x, "x", w.dtype, w.size)
     status = fm_predict_dense_one(&m, cnp.PyArray_DATA(x), &out, &position)
     if status == FM_ERR_NOMEM:
         raise MemoryError(fm_strerror(status).decode())

@@ -33,7 +33,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import ndtr
 
 from rapidfm import _core
 from rapidfm._feature_names import check_feature_names, feature_names_of
@@ -640,57 +639,60 @@ class _BaseFM(InspectionMixin, BaseEstimator):
         return indptr, indices, values_or_none(data)
 
     def _one_row_raw(self, X):
-        """y(x) of X as a 1-element array when X is one row the kernel takes as it is (a
-        1-row CSR matrix, or a (1, n_features) C-contiguous array, in the model's
-        dtype), through the kernel's checked single-row call: the serving path, a few
-        microseconds instead of the general validation's tens. None for anything else
-        (and for a model fitted with feature names, whose checks the general path makes),
-        and for a row the kernel finds fault with: the general path then explains it."""
+        """y(x) of X as a float when X is one row the kernel takes as it is (a 1-row CSR
+        matrix, or a (1, n_features) C-contiguous array, in the model's dtype), through
+        the kernel's checked single-row call: the serving path, a few microseconds
+        instead of the general validation's tens. None for anything else (and for a
+        model fitted with feature names, whose checks the general path makes), and for a
+        row the kernel finds fault with: the general path then explains it."""
         d = self.__dict__
         V = d.get("V_")
         if V is None or V.ndim != 2 or "feature_names_in_" in d:
             return None
-        n = d.get("n_features_in_")
         if type(X) in _ONE_ROW_SPARSE:
-            if (X.shape != (1, n) or X.data.dtype != V.dtype
-                    or X.indices.dtype not in _KERNEL_INDEX_TYPES):
-                return None
-            indices, data = X.indices, X.data
-            if X.indptr[0] != 0 or indices.size != X.indptr[1]:
-                return None  # a view into a larger matrix's arrays: the general path
+            indices, data, indptr = X.indices, X.data, X.indptr
+            if (X.shape != (1, d.get("n_features_in_")) or data.dtype != V.dtype
+                    or indices.dtype not in _KERNEL_INDEX_TYPES
+                    or indptr[0] != 0 or indices.size != indptr[1]):
+                return None  # (a view into a larger matrix's arrays: the general path)
             status, _, value = _core.predict_one(d["w0_"], d["w_"], V, indices,
-                                                 None if data.size == 0 else data)
+                                                 data if data.size else None)
         elif type(X) is np.ndarray:
-            if X.shape != (1, n) or X.dtype != V.dtype or not X.flags.c_contiguous:
+            if (X.shape != (1, d.get("n_features_in_")) or X.dtype != V.dtype
+                    or not X.flags.c_contiguous):
                 return None
-            status, _, value = _core.predict_dense_one(d["w0_"], d["w_"], V, X.reshape(-1))
+            # (1, n) C-contiguous: its buffer is the row, so no reshape (0.3 us)
+            status, _, value = _core.predict_dense_one(d["w0_"], d["w_"], V, X)
         else:
             return None
-        if status != 0:
-            return None
-        return np.array([value])
+        return value if status == 0 else None
 
     def _predict_current(self, X):
         """y(x) of the current parameters w0_, w_, V_ alone (for MCMC: the last
         sample, not the average over the kept samples that predict gives)."""
         raw = self._one_row_raw(X)
         if raw is not None:
-            return raw
+            return np.array([raw])
         indptr, indices, data = self._csr_for_predict(X)
         return _core.predict(self.w0_, self.w_, self.V_, indptr, indices, data,
                              effective_n_threads(self.n_jobs))
 
     _raw_predict = _predict_current
 
+    def _output_of_one_raw(self, raw):
+        """The task's output of one row's y(x), a float (the estimators give it without
+        arrays: the serving path)."""
+        return float(self._outputs_from_raw(np.array([raw]), self._fitted_target_attrs(),
+                                            loss=self._fitted_loss())[0])
+
     def _predict_outputs(self, X):
         """The task's outputs (clipped predictions, P(classes_[1])) of the fitted
         model: for MCMC their mean over the kept samples."""
-        samples = getattr(self, "samples_V_", None)
+        samples = self.__dict__.get("samples_V_")  # getattr's miss costs a microsecond
         if samples is None or len(samples) == 0:
             raw = self._one_row_raw(X)
             if raw is not None:
-                return self._outputs_from_raw(raw, self._fitted_target_attrs(),
-                                              loss=self._fitted_loss())
+                return np.array([self._output_of_one_raw(raw)])
         indptr, indices, data = self._csr_for_predict(X)
         n_threads = effective_n_threads(self.n_jobs)
         if samples is None or len(samples) == 0:
@@ -984,11 +986,15 @@ class FMRegressor(RegressorMixin, _BaseFM):
     def _outputs_from_raw(self, raw, target_attrs, loss=None):
         """Predictions, clipped to the training range when clip_predictions is on."""
         if self.clip_predictions:
-            lo, hi = target_attrs["y_min_"], target_attrs["y_max_"]
-            if raw.size == 1:  # one row (serving): np.clip's dispatch costs 3 us
-                raw[0] = min(max(raw[0], lo), hi)  # NaN stays NaN, as with np.clip
-            else:
-                np.clip(raw, lo, hi, out=raw)
+            np.clip(raw, target_attrs["y_min_"], target_attrs["y_max_"], out=raw)
+        return raw
+
+    def _output_of_one_raw(self, raw):
+        """_outputs_from_raw of one row's float (serving: np.clip's dispatch costs 3 us)."""
+        if self.clip_predictions:
+            d = self.__dict__
+            # NaN stays NaN, as with np.clip
+            return min(max(raw, d.get("y_min_", -math.inf)), d.get("y_max_", math.inf))
         return raw
 
     def _score_outputs(self, outputs, rows):
@@ -1260,18 +1266,24 @@ class FMClassifier(ClassifierMixin, _BaseFM):
         CDF (the probit model of ALS and MCMC)."""
         loss = self._solver_loss if loss is None else loss
         if loss == "probit":
+            from scipy.special import ndtr  # 25 ms to import: not on every start
+
             return ndtr(raw)
-        if raw.size == 1:  # one row (serving): the masked version below costs 5 us
-            r = float(raw[0])
-            e = math.exp(-abs(r)) if r == r else r
-            return np.array([1.0 / (1.0 + e) if r >= 0 else e / (1.0 + e)] if r == r
-                            else [r])
         p1 = np.empty_like(raw)
         pos = raw >= 0
         p1[pos] = 1.0 / (1.0 + np.exp(-raw[pos]))
         e = np.exp(raw[~pos])
         p1[~pos] = e / (1.0 + e)
         return p1
+
+    def _output_of_one_raw(self, raw):
+        """_outputs_from_raw of one row's float (serving: the masked arrays cost 5 us)."""
+        if self._fitted_loss() == "probit":
+            return float(self._outputs_from_raw(np.array([raw]), None, loss="probit")[0])
+        if raw != raw:
+            return raw  # NaN stays NaN
+        e = math.exp(-abs(raw))
+        return 1.0 / (1.0 + e) if raw >= 0 else e / (1.0 + e)
 
     def _score_outputs(self, outputs, rows):
         """Mean log-loss of P(y = +1) with y in {-1, +1}."""

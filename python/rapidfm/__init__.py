@@ -35,6 +35,16 @@ _LAZY = {
 
 
 def __getattr__(name):
+    if name == "__version__":
+        # importlib.metadata costs 30-45 ms to import: not on every start of the CLI
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            value = version("rapidfm")
+        except PackageNotFoundError:  # running from a source tree without an install
+            value = "0.0.0+unknown"
+        globals()[name] = value
+        return value
     if name not in _LAZY:
         raise AttributeError(f"module 'rapidfm' has no attribute {name!r}")
     module, attribute = _LAZY[name]
@@ -46,15 +56,7 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
-
-
-try:
-    from importlib.metadata import PackageNotFoundError, version
-
-    __version__ = version("rapidfm")
-except PackageNotFoundError:  # running from a source tree without an install
-    __version__ = "0.0.0+unknown"
+    return sorted(set(globals()) | set(_LAZY) | {"__version__"})
 
 
 def openmp_enabled():

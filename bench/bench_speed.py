@@ -35,6 +35,9 @@ are time.perf_counter() around the call. Every figure is the median (min..max) o
                   on the first 10,000 rows, and m.predict(row) of a (1, 5000) float32
                   row of a model fitted on scipy.sparse.random(2000, 5000, density=0.002)
                   ; median microseconds of >= 2,000 calls after a warm-up (target <= 3).
+                  Batch predict, n_jobs=1, of 200,000 rows (--rows at most) of one value
+                  in each of 10 fields, ns per nonzero, on a model of 10,000 features (in
+                  cache) and on one of 2,000,000 (72 MiB of w and V).
   f. memory       in a fresh process: planted data of 2 x --rows rows, VmHWM of
                   /proc/self/status before and after a 1-epoch fit, n_jobs=1 (after a
                   warm-up fit on 1,000 rows; the peak is first reset to the current RSS
@@ -102,6 +105,11 @@ THREAD_MODES = ("hogwild", "replicas", "hybrid", "auto")
 PREDICT_TRAIN_ROWS = 10_000
 PREDICT_CALLS = 2_000
 PREDICT_WARMUP = 200
+# batch predict, 1 thread: rows of one value in each of 10 fields, on a model that stays
+# in cache and on one of 2M features (72 MiB of float32 w and V: far larger than cache)
+BATCH_ROWS = 200_000
+BATCH_FIELDS = 10
+BATCH_FEATURES = (10_000, 2_000_000)
 HARNESS_ARGS = (200_000, 17_800, 1, 0, 2, 1024)  # rows, values/field, threads, auto, epochs
 SUBPROCESS_TIMEOUT = 1800
 
@@ -449,8 +457,33 @@ def call_microseconds(predict, rows, repeats):
     return med(medians)
 
 
+def batch_rows(n_features, rows=BATCH_ROWS):
+    """rows x BATCH_FIELDS one-hot rows, each field's value uniform over its share of
+    n_features columns (sorted, distinct), and planted-free targets."""
+    rng = np.random.default_rng(n_features)
+    width = n_features // BATCH_FIELDS
+    cols = (np.arange(BATCH_FIELDS) * width + rng.integers(0, width, (rows, BATCH_FIELDS)))
+    X = sp.csr_matrix((np.ones(cols.size, np.float32), cols.ravel(),
+                       np.arange(0, cols.size + 1, BATCH_FIELDS)), shape=(rows, n_features))
+    return X, rng.normal(size=rows)
+
+
+def batch_predict_ns(n_features, repeats, rows):
+    """ns per nonzero of FMRegressor.predict(X) of `rows` rows on 1 thread."""
+    X, y = batch_rows(n_features, rows)
+    m = model(1, 1).fit(X, y)
+    m.predict(X)  # warm-up
+    walls = []
+    for _ in range(max(repeats, 3)):
+        t0 = time.perf_counter()
+        m.predict(X)
+        walls.append((time.perf_counter() - t0) * 1e9 / X.nnz)
+    return med(walls)
+
+
 def bench_predict(X, y, repeats):
-    """predict of one CSR row and of one dense row, microseconds a call (section e)."""
+    """predict of one CSR row and of one dense row, microseconds a call, and batch
+    predict on a model in cache and on one far larger (section e)."""
     n_train = min(PREDICT_TRAIN_ROWS, X.shape[0])
     sparse_model = model(5, 1).fit(X[:n_train], y[:n_train])
     sparse_rows = [X[i % n_train:i % n_train + 1] for i in range(PREDICT_CALLS)]
@@ -461,6 +494,7 @@ def bench_predict(X, y, repeats):
     dense_row = np.ascontiguousarray(wide[:1].toarray(), dtype=np.float32)
     sparse_us = call_microseconds(sparse_model.predict, sparse_rows, repeats)
     dense_us = call_microseconds(dense_model.predict, [dense_row] * PREDICT_CALLS, repeats)
+    batch = min(BATCH_ROWS, X.shape[0])
     return {
         "status": "ok",
         "description": f"time.perf_counter_ns around each of {PREDICT_CALLS} calls after "
@@ -472,6 +506,11 @@ def bench_predict(X, y, repeats):
         "calls": PREDICT_CALLS,
         "csr_row_microseconds": sparse_us,
         "dense_row_microseconds": dense_us,
+        "batch_description": f"m.predict(X), n_jobs=1, X {batch:,} rows of one value in "
+                             f"each of {BATCH_FIELDS} fields (uniform), ns per nonzero "
+                             "(median over repeats), by the model's n_features (k=8 float32)",
+        "batch_ns_per_nonzero": {f"{n:,} features": batch_predict_ns(n, repeats, batch)
+                                 for n in BATCH_FEATURES},
         "targets": [target("1-row CSR predict, us", sparse_us, "<=", 3),
                     target("(1, 5000) dense row predict, us", dense_us, "<=", 3)],
     }
@@ -667,6 +706,11 @@ def markdown(report, png_name):
               target_row("1-row CSR (planted)", e["csr_row_microseconds"], e["targets"][0]),
               target_row("(1, 5000) float32 dense row", e["dense_row_microseconds"],
                          e["targets"][1]), ""]
+    if "batch_ns_per_nonzero" in e:
+        lines += [f"Batch predict: {e['batch_description']}.", "",
+                  "| model | ns per nonzero |", "|---|---|"]
+        lines += [f"| {name} | {fmt(s)} |" for name, s in e["batch_ns_per_nonzero"].items()]
+        lines += [""]
 
     f = report["memory"]
     lines += ["### f. memory of a 1-epoch fit", ""]

@@ -248,7 +248,16 @@ def test_merge_keeps_a_lone_worker_values_and_adds_squared_gradients():
     counts = [np.array([4.0, 0.0, 1.0]), np.array([0.0, 5.0, 1.0])]
     merged, merged_state = merge_models(base, state, results, counts, [5, 6], 0.1)
     np.testing.assert_array_equal(merged.w[:2], [1.0, 2.0])  # each feature's lone worker
-    assert merged.w[2] == pytest.approx(3.0 * (1 - 0.9 ** 2) / (2 * 0.1))
+    # AdaGrad moves feature 2 by 0.1 / sqrt(G) of the way, G halfway through the round
+    # (1 at its start, 1 + 1 + 2 at its end)
+    a = 0.1 / np.sqrt(2.5)
+    assert merged.w[2] == pytest.approx(3.0 * (1 - (1 - a) ** 2) / (2 * a))
+    # w0: 5 and 6 rows, G from 1 to 1 + 1 + 2
+    a0 = 0.1 / np.sqrt(2.5)
+    moved = [1 - (1 - a0) ** c for c in (5, 6)]
+    expected_w0 = sum((c / 11) * (1 - (1 - a0) ** 11) / m * (0.1 * (i + 1))
+                      for i, (c, m) in enumerate(zip((5, 6), moved)))
+    assert merged.w0 == pytest.approx(expected_w0)
     # sums of squares: the start plus each touching worker's increase
     np.testing.assert_array_equal(merged_state["sum_sq_grad_w_"], [2.0, 3.0, 4.0])
     assert merged_state["sum_sq_grad_w0_"] == 4.0

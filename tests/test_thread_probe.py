@@ -84,19 +84,24 @@ def test_kernel_that_ran_one_thread_stops_the_probe():
 def test_fit_records_the_probed_threads_and_learns_the_same():
     d = make_planted_fm(n_samples=200_000, n_fields=4, field_cardinality=500,
                         random_state=0)
-    m = rapidfm.FMRegressor(n_factors=4, n_epochs=6, n_jobs=2, random_state=0)
-    m.fit(d.X, d.y)
-    threads = [h["n_threads"] for h in m.history_]
-    if max(threads) == 1:
-        pytest.skip("the kernel ran these epochs on one thread")
-    assert threads[0] == 2 and threads[2] == 1  # warm-up on 2, the 1-thread trial
-    # every epoch trained every row: the fit gets close to a one-thread fit's (replicas
-    # on 2 threads trail it by a few percent after 6 epochs, probe or not)
+
+    def err(m):
+        return np.sqrt(np.mean((m.predict(d.X) - d.y) ** 2))
+    errs = []
+    for _ in range(3):
+        m = rapidfm.FMRegressor(n_factors=4, n_epochs=6, n_jobs=2, random_state=0)
+        m.fit(d.X, d.y)
+        threads = [h["n_threads"] for h in m.history_]
+        if max(threads) == 1:
+            pytest.skip("the kernel ran these epochs on one thread")
+        assert threads[0] == 2 and threads[2] == 1  # warm-up on 2, the 1-thread trial
+        errs.append(err(m))
+    # every epoch trained every row: the fit gets close to a one-thread fit's. Replicas
+    # on 2 threads trail it by 0-5% after 6 epochs, more in an odd run (which thread
+    # trains which chunk varies with the timing): the median of three fits
     one = rapidfm.FMRegressor(n_factors=4, n_epochs=6, n_jobs=1, random_state=0)
     one.fit(d.X, d.y)
-    err = np.sqrt(np.mean((m.predict(d.X) - d.y) ** 2))
-    err_one = np.sqrt(np.mean((one.predict(d.X) - d.y) ** 2))
-    assert err < 1.1 * err_one
+    assert np.median(errs) < 1.1 * err(one), (errs, err(one))
     # a fixed mode is never probed
     fixed = rapidfm.FMRegressor(n_factors=4, n_epochs=4, n_jobs=2, parallel="hogwild",
                                 random_state=0).fit(d.X, d.y)

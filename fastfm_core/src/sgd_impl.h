@@ -372,11 +372,18 @@ static void FM_NAME(fm_worker_init)(const FM_NAME(fm_sgd_ctx) *c, FM_NAME(fm_sgd
  * For a feature each thread saw rarely this is about 1 (the changes add up,
  * as in serial SGD); for a hot feature each thread has already moved most of
  * the way and it tends to 1/T (the changes are averaged: adding them would
- * overshoot). log_keep = log(1 - a). acc is scratch of k entries. */
+ * overshoot). log_keep = log(1 - a) with a = step, capped at 1/2, for plain SGD.
+ * Under AdaGrad and FTRL an update moves a coordinate step / sqrt(G) of the way
+ * (step / (beta + sqrt(n))), G its sum of squared gradients: a shrinks as the
+ * fit goes on, and taking it as step averaged changes that should add up. With a
+ * = step, 2 replicas trained like one thread at half the learning rate (planted
+ * 200k rows, AdaGrad: epoch 6's loss was one thread's of epoch 3-4). So a is
+ * computed per feature there, from its w's G halfway through the round (V's
+ * coordinates follow their feature's). acc is scratch of k entries. */
 static void FM_NAME(fm_merge_replicas)(REAL *w, REAL *V, const int k, REAL *rep_w, REAL *rep_V,
                                        uint32_t *touches, int n_rep, int64_t n_slots,
                                        const int64_t *ids, int64_t f_begin, int64_t f_end,
-                                       double log_keep, REAL *acc,
+                                       double step, double log_keep, REAL *acc,
                                        const FM_NAME(fm_sgd_ctx) *ctx,
                                        FM_NAME(fm_state_arrays) base,
                                        FM_NAME(fm_state_arrays) rep)
@@ -395,6 +402,19 @@ static void FM_NAME(fm_merge_replicas)(REAL *w, REAL *V, const int k, REAL *rep_
         }
         if (total == 0.0)
             continue;
+        if (n_touching > 1 && rep.sum_sq_w) {
+            double sum_sq_added = 0.0, a;
+            for (int t = 0; t < n_rep; t++) {
+                const int64_t at = t * n_features + slot;
+                if (touches[at])
+                    sum_sq_added += (double)rep.sum_sq_w[at] - (double)base.sum_sq_w[j];
+            }
+            {
+                const double g_mid = (double)base.sum_sq_w[j] + 0.5 * sum_sq_added;
+                a = step / (rep.z_w ? ctx->ftrl_beta + sqrt(g_mid) : sqrt(g_mid + FM_ADAGRAD_EPS));
+            }
+            log_keep = log1p(-(a < 0.5 ? a : 0.5));
+        }
         if (n_touching > 1)
             moved_total = -expm1(total * log_keep);
         for (int f = 0; f < k; f++)
@@ -592,7 +612,8 @@ static int FM_NAME(fm_sgd_replicas)(fm_model *m, const FM_NAME(fm_sgd_ctx) *c, i
     double w0_sq = c->state ? c->state->w0_sum_sq : 0.0, w0_z = c->state ? c->state->w0_z : 0.0;
     int failed = 0, status = FM_OK;
     /* the fraction of the way to its target one update moves a parameter:
-     * lr times the loss curvature (1 squared, at most 1/4 logistic) */
+     * lr times the loss curvature (1 squared, at most 1/4 logistic); the
+     * adaptive rules scale it per feature (fm_merge_replicas) and for w0 */
     const double step = c->lr * (c->loss == FM_LOSS_LOGISTIC ? 0.25 : 1.0);
     const double log_keep = log1p(-(step < 0.5 ? step : 0.5));
 
@@ -696,20 +717,32 @@ static int FM_NAME(fm_sgd_replicas)(fm_model *m, const FM_NAME(fm_sgd_ctx) *c, i
 #endif
             if (scratch)
                 FM_NAME(fm_merge_replicas)(w, V, k, rep_w, rep_V, touches, team, stride,
-                                           hs ? hs->ids : NULL, f_lo, f_hi, log_keep,
+                                           hs ? hs->ids : NULL, f_lo, f_hi, step, log_keep,
                                            scratch + 2 * (k + 1), c, shared, rep);
             if (t == 0) {
                 /* every row writes w0, so weight each thread by its rows; its sum
                  * of squares adds up, and FTRL's z follows the merged w0 */
-                double change = 0.0, sq_change = 0.0;
+                double change = 0.0, sq_change = 0.0, w0_keep = log_keep, moved_all;
                 int64_t seen = 0;
                 for (int u = 0; u < team; u++) {
-                    change += (double)rows_of[u] * (w0_of[3 * u] - w0);
                     sq_change += w0_of[3 * u + 1] - w0_sq;
                     seen += rows_of[u];
                 }
-                if (seen > 0)
-                    w0 += change / (double)seen;
+                if (c->state) {
+                    /* as for a feature in fm_merge_replicas: w0's step shrinks with its G */
+                    const double g_mid = w0_sq + 0.5 * sq_change;
+                    const double a = step / (c->rule == FM_RULE_FTRL ? c->ftrl_beta + sqrt(g_mid)
+                                                                      : sqrt(g_mid + FM_ADAGRAD_EPS));
+                    w0_keep = log1p(-(a < 0.5 ? a : 0.5));
+                }
+                moved_all = -expm1((double)seen * w0_keep);
+                for (int u = 0; u < team; u++) {
+                    const double moved_u = -expm1((double)rows_of[u] * w0_keep);
+                    if (rows_of[u] > 0 && moved_u > 0.0)
+                        change += ((double)rows_of[u] / (double)seen) * moved_all / moved_u *
+                                  (w0_of[3 * u] - w0);
+                }
+                w0 += change;
                 w0_sq += sq_change;
                 if (c->rule == FM_RULE_FTRL)
                     w0_z = fm_ftrl_z_for(w0, w0_z, w0_sq, c->lr, c->ftrl_beta, 0.0, c->reg_bias);

@@ -193,14 +193,20 @@ def test_two_replicas_learn_as_fast_per_epoch_as_one_thread(solver):
     """The merge weighs each replica's change by how far an update moves a parameter,
     which under AdaGrad and FTRL shrinks with its sum of squares: taken as the learning
     rate, it averaged changes that should add up and two replicas learned at half
-    speed (epoch 6's training loss 1.15-1.26x one thread's; 0.97-1.12 with the
-    step per feature). Median of three fits: the threads' chunks vary from run to run."""
+    speed. Epoch 6's training loss moves by up to 12% with the seed alone (and the
+    threads' chunks vary from run to run), so the losses of six seeds are summed and
+    compared with one thread's on the same seeds. AMD EPYC, 2 vCPU: 1.135 (adagrad)
+    and 1.114 (ftrl) with the learning rate as the weight, 0.996-1.003 and 0.945-0.957
+    with the step per feature, the cores free or both busy."""
     d = make_planted_fm(n_samples=200_000, n_fields=4, field_cardinality=500, random_state=0)
-    one = fitted(FMRegressor, solver, d.X, d.y)
-    ratios = []
-    for _ in range(3):
-        two = fitted(FMRegressor, solver, d.X, d.y, n_jobs=2, parallel="replicas")
+    one_thread, two_replicas = 0.0, 0.0
+    for seed in range(6):
+        one = fitted(FMRegressor, solver, d.X, d.y, random_state=seed)
+        two = fitted(
+            FMRegressor, solver, d.X, d.y, random_state=seed, n_jobs=2, parallel="replicas"
+        )
         if two.history_[-1]["n_threads"] == 1:
             pytest.skip("the kernel ran on one thread")
-        ratios.append(two.history_[-1]["train_loss"] / one.history_[-1]["train_loss"])
-    assert np.median(ratios) < 1.12, ratios
+        one_thread += one.history_[-1]["train_loss"]
+        two_replicas += two.history_[-1]["train_loss"]
+    assert two_replicas / one_thread < 1.06, (two_replicas, one_thread)

@@ -110,19 +110,19 @@ static FM_INLINE void FM_NAME(fm_sgd_update_row)(
     const IDX *restrict idx, const REAL *restrict val, const int64_t nnz,
     const REAL *restrict q, const int binary, const FM_NAME(fm_hot) *hot, const int hybrid)
 {
-    const double shrink_w = 1.0 - lr * reg_w;
+    const REAL shrink_w = (REAL)(1.0 - lr * reg_w);
     const double shrink_v = 1.0 - lr * reg_v;
     for (int64_t p = 0; p < nnz; p++) {
         const double x = binary ? 1.0 : (double)val[p];
         const double step = lr * g * x;  /* lr * dL/dy * dy/dw_j */
+        const REAL pull = (REAL)step;
         REAL *wj, *vj;
         const int32_t slot = FM_NAME(fm_locate)((int64_t)idx[p], w, V, k, hot, hybrid, &wj, &vj);
         if (hybrid && slot >= 0)
             hot->touches[slot]++;
-        *wj = (REAL)(shrink_w * (double)*wj - step);
+        *wj = shrink_w * *wj - pull; /* in the model's dtype: one multiply-add */
         {
             const REAL keep = (REAL)(shrink_v + step * x);
-            const REAL pull = (REAL)step;
             REAL *restrict v = vj;
             FM_SIMD
             for (int f = 0; f < k; f++)
@@ -220,7 +220,7 @@ static FM_INLINE void FM_NAME(fm_sgd_update_row_vec)(
     const int hybrid)
 {
     const int nv = k / FM_VW;
-    const double shrink_w = 1.0 - lr * reg_w;
+    const REAL shrink_w = (REAL)(1.0 - lr * reg_w);
     const double shrink_v = 1.0 - lr * reg_v;
     for (int64_t p = 0; p < nnz; p++) {
         const double x = binary ? 1.0 : (double)val[p];
@@ -231,7 +231,7 @@ static FM_INLINE void FM_NAME(fm_sgd_update_row_vec)(
         const int32_t slot = FM_NAME(fm_locate)((int64_t)idx[p], w, V, k, hot, hybrid, &wj, &v);
         if (hybrid && slot >= 0)
             hot->touches[slot]++;
-        *wj = (REAL)(shrink_w * (double)*wj - step);
+        *wj = shrink_w * *wj - pull;
         for (int c = 0; c < nv; c++)
             FM_NAME(fm_vstore)(v + c * FM_VW,
                                keep * FM_NAME(fm_vload)(v + c * FM_VW) - pull * q[c]);

@@ -120,7 +120,7 @@ static FM_INLINE void FM_NAME(fm_sgd_update_row)(
         const int32_t slot = FM_NAME(fm_locate)((int64_t)idx[p], w, V, k, hot, hybrid, &wj, &vj);
         if (hybrid && slot >= 0)
             hot->touches[slot]++;
-        *wj = shrink_w * *wj - pull; /* in the model's dtype: one multiply-add */
+        *wj = shrink_w * *wj - pull; /* in the model's dtype: no round trip through double */
         {
             const REAL keep = (REAL)(shrink_v + step * x);
             REAL *restrict v = vj;

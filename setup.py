@@ -106,21 +106,6 @@ extra = shlex.split(os.environ.get("RAPIDFM_CFLAGS", ""))
 # without the flag GCC keeps every sqrt scalar (a call for the errno case), which made
 # the AdaGrad / FTRL epochs 5x slower than SGD's instead of a little
 optimise = ["/O2"] if sys.platform == "win32" else ["-O3", "-fno-math-errno"]
-
-
-def speed_flags():
-    """-funroll-loops unrolls the per-factor loops for the k of 4-16 users pick.
-    Callgrind, planted set, k=8: 82.4 instructions per nonzero before, 74.9 with it
-    and w's step in the model's dtype. -ffp-contract=fast (fused multiply-adds, which
-    -std=c99 turns off) saved 2% more but made the value-less predict path differ in
-    the last bit from the one with explicit ones, so it stays off."""
-    if sys.platform == "win32":
-        return []
-    flags = ["-funroll-loops"]
-    return flags if _compiler_accepts(flags, []) else []
-
-
-optimise += speed_flags()
 common = optimise + native_flags() + omp_compile + extra
 strict = [] if sys.platform == "win32" else ["-std=c99", "-Wall", "-Wextra"]
 

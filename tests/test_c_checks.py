@@ -83,3 +83,36 @@ def test_serial_build_without_openmp(tmp_path):
                          text=True, env=env, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "serial build ok" in run.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which(CC) is None, reason="no C compiler")
+def test_predict_harness_builds_and_runs_under_address_sanitizer(tmp_path):
+    """bench/predict_harness.c (the batch-predict microbenchmark, FM and FFM): -Werror
+    clean, and runs under ASan+UBSan exit 0 with their figure."""
+    libasan = subprocess.run([CC, "-print-file-name=libasan.so"], capture_output=True,
+                             text=True).stdout.strip()
+    if not os.path.isabs(libasan) or not os.path.exists(libasan):
+        pytest.skip(f"{CC} has no AddressSanitizer runtime")
+    exe = tmp_path / "predict_harness"
+    src = REPO_ROOT / "fastfm_core" / "src"
+    build = subprocess.run(
+        [CC, "-std=c99", "-O0", "-Wall", "-Wextra", "-Wpedantic", "-Wshadow", "-Werror",
+         "-fopenmp", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+         f"-I{REPO_ROOT / 'fastfm_core' / 'include'}", f"-I{src}",
+         str(REPO_ROOT / "bench" / "predict_harness.c"),
+         *(str(src / f"{name}.c") for name in ("predict", "ffm", "parallel", "errors", "memory")),
+         "-lm", "-o", str(exe)],
+        capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stderr
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
+    # FFM: a model in cache, and one past the prefetch threshold
+    for model, n_features in (("fm", "5000"), ("ffm", "1000"), ("ffm", "20000")):
+        run = subprocess.run([str(exe), model, n_features, "2"], capture_output=True,
+                             text=True, env=env, timeout=300)
+        assert run.returncode == 0, run.stderr
+        assert f"{model} {n_features} features: median" in run.stdout
+    for args in (["fm", "3"], ["svm", "5000"]):
+        bad = subprocess.run([str(exe), *args], capture_output=True, text=True, env=env,
+                             timeout=60)
+        assert bad.returncode == 2 and "usage" in bad.stderr

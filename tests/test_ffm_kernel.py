@@ -298,6 +298,22 @@ def test_predict_equals_the_naive_double_loop(dtype, index_dtype, binary, normal
     assert got[1] == pytest.approx(w0 if linear else 0.0, abs=1e-7)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("linear", [False, True])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_predict_on_a_model_past_the_prefetch_threshold(dtype, linear, n_threads):
+    """20,000 features x 4 fields x k=4 (1.3 MB in float32): the rows loop prefetches
+    the parameters of the rows ahead; the predictions stay the naive double loop's."""
+    rng = np.random.default_rng(11)
+    n_features, n_fields, k = 20_000, 4, 4
+    rows = random_rows(rng, 1500, n_features, n_fields, max_len=9)
+    w0, w, V = random_model(rng, n_features, n_fields, k)
+    got = kernel_predict(rows, w0, w, V, dtype=dtype, linear=linear, n_threads=n_threads)
+    want = naive_ffm_predict(rows, w0, *as_dtype(dtype, w, V), linear=linear)
+    tol = 1e-12 if dtype == np.float64 else 2e-5
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
 def test_predict_a_feature_under_two_fields_is_two_entries():
     """x = feature 0 under fields 0 and 1 (value 1 each): the pair is
     <V[0, 1], V[0, 0]>; the same feature once gives no pair at all."""

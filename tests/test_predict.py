@@ -161,6 +161,34 @@ def test_classifier_decision_function_matches_naive():
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("index_dtype", INDEX_DTYPES)
+@pytest.mark.parametrize("k", [0, 8, 17])
+@pytest.mark.parametrize("binary", [False, True])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_wide_model_over_several_chunks_matches_naive(k, index_dtype, dtype, binary,
+                                                      n_threads):
+    """40,000 features (far more than the other tests' dozens, so entries are scattered
+    through w and V) and more rows than one thread's chunk: the formula, row by row on
+    each row's own columns (the matrix is too wide to densify)."""
+    rng = np.random.default_rng(31 * k + 2 * binary + (dtype is np.float64))
+    n_rows, n_features = 1500, 40_000  # float32, k = 0: 160 KB only with w; k = 8: 1.4 MB
+    lengths = rng.integers(0, 12, n_rows)
+    indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    indices = np.concatenate([np.sort(rng.choice(n_features, n, replace=False))
+                              for n in lengths]).astype(index_dtype)
+    data = None if binary else rng.normal(0.0, 1.0, indptr[-1]).astype(dtype)
+    w0, w, V = random_model(n_features, k, dtype, rng)
+    pred = _core.predict(w0, w, V, indptr, indices, data, n_threads)
+    want = np.empty(n_rows)
+    for i in range(n_rows):
+        cols = indices[indptr[i]:indptr[i + 1]]
+        x = np.ones((1, cols.size)) if binary else data[indptr[i]:indptr[i + 1]][None, :]
+        want[i] = naive_fm_predict(x, w0, w[cols], V[cols])[0]
+    err = np.abs(pred - want)
+    assert np.all(err <= RTOL[dtype] * (1.0 + np.abs(want) + k)), f"max error {err.max():.3g}"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("k", [5, 8, 32])
 @pytest.mark.parametrize("binary", [False, True])
 def test_two_threads_predict_exactly_like_one(k, dtype, binary):

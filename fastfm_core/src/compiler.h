@@ -18,6 +18,12 @@
 #define FM_NOINLINE
 #endif
 
+/* Models of at most this many bytes of w and V stay in L2 between rows, and
+ * prefetching their entries ahead would be pure overhead (SGD, FFM, predict). */
+#ifndef FM_PREFETCH_MIN_BYTES
+#define FM_PREFETCH_MIN_BYTES ((int64_t)256 << 10)
+#endif
+
 /* Vectorise the loop over factors. Without it GCC fully unrolls the
  * constant-k loops first and then leaves them scalar. Needs -fopenmp or
  * -fopenmp-simd (setup.py defines FM_OPENMP_SIMD when it passes the latter). */

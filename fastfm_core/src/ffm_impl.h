@@ -15,9 +15,6 @@
 #define FFM_PF_ENTRIES 8 /* rows ahead: the row's indices, fields and values */
 #define FFM_PF_PARAMS 3  /* rows ahead: the parameters the row names */
 #define FFM_RING 32      /* > FFM_PF_ROW, a power of 2 */
-#ifndef FM_PREFETCH_MIN_BYTES
-#define FM_PREFETCH_MIN_BYTES ((int64_t)256 << 10) /* smaller models stay in L2 */
-#endif
 #ifndef FM_W0_SYNC
 #define FM_W0_SYNC 256   /* hogwild: rows between folds of a thread's private w0 */
 #endif
@@ -132,6 +129,28 @@ static FM_INLINE double FM_NAME(ffm_predict_row)(double w0, REAL *const *wp, REA
     return y;
 }
 
+/* Batch predict reads rows in order, which the hardware streams; the parameters
+ * the rows name it cannot see coming: read prefetches of a row's, as much of each
+ * feature's run as the epoch prefetches, and its w entries. */
+static FM_INLINE void FM_NAME(ffm_predict_prefetch_row)(const REAL *w, const REAL *V,
+                                                        const int64_t *indptr,
+                                                        const IDX *indices, int64_t row,
+                                                        int64_t stride, int linear)
+{
+    const size_t bytes = (size_t)stride * sizeof(REAL);
+    const size_t span = bytes < (size_t)FFM_PF_MAX_LINES * 64 ? bytes : (size_t)FFM_PF_MAX_LINES * 64;
+    for (int64_t p = indptr[row]; p < indptr[row + 1]; p++) {
+        const int64_t j = (int64_t)indices[p];
+        if (linear)
+            FM_PREFETCH_READ(w + j);
+        if (span == 0)
+            continue; /* no V to point into */
+        const char *v = (const char *)V + (size_t)j * bytes;
+        for (size_t off = 0; off < span; off += 64)
+            FM_PREFETCH_READ(v + off);
+    }
+}
+
 static int FM_NAME(ffm_predict_impl)(const fm_ffm_model *m, const fm_csr *X,
                                      const int32_t *fields, double *out, int n_threads)
 {
@@ -143,6 +162,8 @@ static int FM_NAME(ffm_predict_impl)(const fm_ffm_model *m, const fm_csr *X,
     const int64_t F = m->n_fields, n_rows = X->n_rows;
     const int64_t stride = F * (int64_t)m->n_factors;
     const int k = m->n_factors, linear = m->linear, normalize = m->normalize;
+    const int prefetch = m->n_features * (stride + linear) * (int64_t)sizeof(REAL) >
+                         FM_PREFETCH_MIN_BYTES;
     int64_t longest = 1;
     int failed = 0;
     (void)n_threads; /* unused in a serial build */
@@ -166,6 +187,9 @@ static int FM_NAME(ffm_predict_impl)(const fm_ffm_model *m, const fm_csr *X,
             double r;
             if (!vb)
                 continue;
+            if (prefetch && i + FFM_PF_PARAMS < n_rows)
+                FM_NAME(ffm_predict_prefetch_row)(w, V, indptr, indices, i + FFM_PF_PARAMS,
+                                                  stride, linear);
             for (int64_t p = 0; p < nnz; p++) {
                 const int64_t j = (int64_t)indices[b + p];
                 vb[p] = V + j * stride;

@@ -6,7 +6,11 @@
 #endif
 
 /* Rows [begin, end) with k and the value layout fixed at compile time at the
- * common k (the explicit vectors of model_row_impl.h, as the SGD epoch uses). */
+ * common k (the explicit vectors of model_row_impl.h, as the SGD epoch uses).
+ * No prefetching of the w and V entries ahead, unlike the epoch and FFM predict:
+ * the rows are independent and short, so the out-of-order core already has the
+ * next rows' loads in flight; the epoch's prefetch, tried here, measured no gain
+ * on a model of 2M features and a loss on 40-nonzero rows (bench/README). */
 static FM_INLINE void FM_NAME(fm_predict_rows)(const fm_model *m, const int64_t *indptr,
                                                const IDX *indices, const REAL *data,
                                                double *out, int64_t begin, int64_t end,

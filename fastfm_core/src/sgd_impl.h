@@ -33,9 +33,6 @@
 #define FM_PF_PARAMS 4   /* rows ahead: the w and V entries the row names */
 #endif
 #define FM_RING 64       /* > FM_PF_ROW, a power of 2 */
-#ifndef FM_PREFETCH_MIN_BYTES
-#define FM_PREFETCH_MIN_BYTES ((int64_t)256 << 10)
-#endif /* smaller models stay in L2 */
 #define FM_MIN_SYNC_ROWS 8192 /* replicas: fewest rows per thread between merges */
 #ifndef FM_W0_SYNC
 #define FM_W0_SYNC 256 /* hogwild: rows between folds of the private w0 (-D to measure others) */

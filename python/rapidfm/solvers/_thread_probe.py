@@ -17,12 +17,25 @@ epoch again, if its last time was within RETRY_WITHIN of the best's, so that a
 change in the machine's load is noticed without paying again for a mode that
 was far slower. Only the speed differs between candidates: every epoch visits
 every row once, in that epoch's random order.
+
+A busy core shows before any trial: an epoch on n threads whose process CPU time
+is well under n times its wall time had threads waiting for a core that another
+process held (2 vCPU AMD EPYC, 1M planted rows: 0.96-1.02 of n x wall with the
+cores free, 0.50-0.74 with a spinning process on one core). Such an epoch, the
+warm-up included, counts as that candidate's timing and the fit goes on to one
+thread without the other multi-thread trials, which would each cost an epoch at
+the contended speed; the runner-up retry notices when the core frees up.
 """
 
 # every this many epochs the runner-up is timed again
 PROBE_EVERY = 10
 # ... if it was at most this many times slower than the best when last timed
 RETRY_WITHIN = 2.0
+# an epoch on n threads with less process CPU time than this share of n x its wall
+# time ran on contended cores (only epochs of at least CPU_CHECK_SECONDS are judged:
+# shorter ones are within the scheduler's noise)
+CONTENDED_CPU_SHARE = 0.75
+CPU_CHECK_SECONDS = 0.005
 
 
 class ThreadProbe:
@@ -36,6 +49,7 @@ class ThreadProbe:
         self.candidates = [(self.n_threads, "auto"), (1, "auto")]
         self.seconds = {}  # candidate -> seconds per row of its latest timed epoch
         self.epochs = 0
+        self.contended = False  # a multi-thread epoch waited for a busy core
 
     def choose(self):
         """(n_threads, parallel_mode) for the next epoch."""
@@ -45,6 +59,8 @@ class ThreadProbe:
         if self.epochs == 1:
             return self.candidates[0]  # the warm-up
         untried = [c for c in self.candidates if c not in self.seconds]
+        if self.contended:
+            untried = [c for c in untried if c[0] == 1]
         first, one = self.candidates[0], self.candidates[1]
         if untried == [(self.n_threads, "hogwild")] and self.seconds[first] < self.seconds[one]:
             # auto's mode already beats one thread: a hogwild trial would most likely
@@ -53,7 +69,8 @@ class ThreadProbe:
             untried = []
         if untried:
             return untried[0]
-        ranked = sorted(self.candidates, key=lambda c: self.seconds[c])
+        ranked = sorted((c for c in self.candidates if c in self.seconds),
+                        key=lambda c: self.seconds[c])
         best = ranked[0]
         if self.epochs % PROBE_EVERY == 0 and len(ranked) > 1:
             runner_up = ranked[1]
@@ -61,9 +78,10 @@ class ThreadProbe:
                 return runner_up
         return best
 
-    def record(self, chosen, seconds, n_items, ran_threads, ran_mode):
-        """The epoch run with `chosen` took `seconds` for n_items rows (or pairs); the
-        kernel ran it on ran_threads threads in ran_mode."""
+    def record(self, chosen, seconds, n_items, ran_threads, ran_mode, cpu_seconds=None):
+        """The epoch run with `chosen` took `seconds` for n_items rows (or pairs) and
+        cpu_seconds of the process's CPU time (None: not measured); the kernel ran it on
+        ran_threads threads in ran_mode."""
         if not self.active:
             return
         if chosen == self.candidates[0] and ran_threads > 1:
@@ -75,5 +93,10 @@ class ThreadProbe:
             # nothing to choose between
             self.active = False
             return
-        if self.epochs >= 2:
+        contended = (ran_threads > 1 and cpu_seconds is not None
+                     and seconds >= CPU_CHECK_SECONDS
+                     and cpu_seconds < CONTENDED_CPU_SHARE * ran_threads * seconds)
+        if contended:
+            self.contended = True
+        if self.epochs >= 2 or contended:
             self.seconds[chosen] = seconds / max(int(n_items), 1)

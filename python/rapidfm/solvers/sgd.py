@@ -166,7 +166,7 @@ class SGDSolver(LearningRateSchedule, Solver):
         self.last_learning_rate = lr
         probe = getattr(self, "thread_probe", None) or ThreadProbe(self.n_threads, est.parallel)
         chosen = probe.choose()
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         stats = params.sgd_epoch(
             train, loss=self.loss_name, learning_rate=lr, reg_bias=float(est.reg_bias),
             reg_linear=float(est.reg_linear), reg_factors=float(est.reg_factors),
@@ -175,7 +175,8 @@ class SGDSolver(LearningRateSchedule, Solver):
             **self.kernel_options())
         probe.record(chosen, time.perf_counter() - started,
                      stats.get("n_pairs", stats.get("n_rows", train.n_rows)),
-                     stats["n_threads"], stats.get("parallel_mode"))
+                     stats["n_threads"], stats.get("parallel_mode"),
+                     cpu_seconds=time.process_time() - started_cpu)
         return {
             "train_loss": stats["loss_sum"] / max(stats["weight_sum"], 1e-300),
             "learning_rate": lr,

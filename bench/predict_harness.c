@@ -22,28 +22,13 @@
 #include <time.h>
 
 #include "fastfm.h"
+#include "harness_util.h"
 
 #ifndef FIELDS
 #define FIELDS 10 /* fm: nonzeros per row (-DFIELDS=40 for wide rows) */
 #endif
 #define FFM_FIELDS 10
 #define HUGE_PAGE ((size_t)2 << 20)
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static uint64_t state = 88172645463325252ULL;
-static uint64_t next(void)
-{
-    state ^= state << 13;
-    state ^= state >> 7;
-    state ^= state << 17;
-    return state;
-}
 
 static int by_value(const void *a, const void *b)
 {

@@ -797,7 +797,10 @@ _COMMON_PARAMETERS = """\
         each on n_jobs threads in that mode and on one thread (and on n_jobs threads
         hogwild when that mode was the slower), then trains with the fastest per row,
         timing the runner-up again every
-        10 epochs (machine load changes). Each epoch still trains every row once;
+        10 epochs (machine load changes). A multi-thread epoch (the warm-up too) whose
+        process CPU time falls under 75% of threads x wall time found a core busy with
+        another process: the fit then goes on to one thread without further
+        multi-thread trials until that retry. Each epoch still trains every row once;
         history_ records each epoch's n_threads and parallel_mode. A fixed mode, or
         n_jobs=1, is never changed.
     verbose : int, default=0

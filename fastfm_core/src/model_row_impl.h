@@ -195,6 +195,7 @@ static FM_INLINE double FM_NAME(fm_predict_row_vec)(
         q[c] = acc;
         s2[c] = acc;
     }
+    FM_UNROLL4
     for (int64_t p = 0; p < nnz; p++) {
         const REAL x = binary ? (REAL)1 : val[p];
         REAL *wj, *v;
@@ -222,6 +223,7 @@ static FM_INLINE void FM_NAME(fm_sgd_update_row_vec)(
     const int nv = k / FM_VW;
     const REAL shrink_w = (REAL)(1.0 - lr * reg_w);
     const double shrink_v = 1.0 - lr * reg_v;
+    FM_UNROLL4
     for (int64_t p = 0; p < nnz; p++) {
         const double x = binary ? 1.0 : (double)val[p];
         const double step = lr * g * x;

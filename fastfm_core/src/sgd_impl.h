@@ -94,6 +94,7 @@ static FM_INLINE void FM_NAME(fm_prefetch_params)(const FM_NAME(fm_sgd_ctx) *c,
     REAL *const sum_sq_V = wk->adapt.sum_sq_V;
     const size_t bytes = (size_t)k * sizeof(REAL); /* k is a constant at the hot calls */
     const int64_t b = (int64_t)c->indptr[row], e = (int64_t)c->indptr[row + 1];
+    FM_UNROLL4
     for (int64_t p = b; p < e; p++) {
         const int64_t j = (int64_t)indices[p];
         const char *v = (const char *)(V + j * k);

@@ -1,12 +1,13 @@
-/* What the C harnesses of bench/ share: a monotonic clock and a fixed-seed
- * xorshift64 generator (the data depend on nothing but the arguments). */
+/* What the C programs of bench/ share: a monotonic clock and a fixed-seed
+ * xorshift64 generator (the data depend on nothing but the arguments); inline,
+ * so that a program using one of them draws no unused-function warning. */
 #ifndef RAPIDFM_BENCH_HARNESS_UTIL_H
 #define RAPIDFM_BENCH_HARNESS_UTIL_H
 
 #include <stdint.h>
 #include <time.h>
 
-static double now(void)
+static inline double now(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -14,7 +15,7 @@ static double now(void)
 }
 
 static uint64_t harness_state = 88172645463325252ULL;
-static uint64_t next(void)
+static inline uint64_t next(void)
 {
     harness_state ^= harness_state << 13;
     harness_state ^= harness_state >> 7;

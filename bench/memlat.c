@@ -22,6 +22,8 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include "harness_util.h"
+
 #define LINE 64
 #define MAX_CHAINS 64
 
@@ -29,13 +31,6 @@ typedef struct {
     uint64_t next;
     char pad[LINE - sizeof(uint64_t)];
 } line_t;
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ULL;
 static uint64_t rng_next(void)

@@ -748,12 +748,14 @@ static int FM_NAME(fm_sgd_replicas)(fm_model *m, const FM_NAME(fm_sgd_ctx) *c, i
 #ifdef _OPENMP
 #pragma omp barrier
 #endif
+            /* no barrier after these reads: thread 0 writes w0 again only past the
+             * next round's first barrier, which every thread reaches after reading
+             * it. Every barrier waits for the slowest thread, one that another
+             * process keeps off its core included (2 vCPU, a spinning process on
+             * one: an epoch on 2 threads took 1.7x one thread's) */
             wk.w0 = w0;
             wk.w0_sum_sq = w0_sq;
             wk.w0_z = w0_z;
-#ifdef _OPENMP
-#pragma omp barrier
-#endif
         }
         loss_sum += wk.loss_sum;
         weight_sum += wk.weight_sum;

@@ -171,7 +171,7 @@ def test_wide_model_over_several_chunks_matches_naive(k, index_dtype, dtype, bin
     through w and V) and more rows than one thread's chunk: the formula, row by row on
     each row's own columns (the matrix is too wide to densify)."""
     rng = np.random.default_rng(31 * k + 2 * binary + (dtype is np.float64))
-    n_rows, n_features = 1500, 40_000  # float32, k = 0: 160 KB only with w; k = 8: 1.4 MB
+    n_rows, n_features = 1500, 40_000  # w and V of k = 8 in float32: 1.4 MB to scatter over
     lengths = rng.integers(0, 12, n_rows)
     indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     indices = np.concatenate([np.sort(rng.choice(n_features, n, replace=False))

@@ -25,6 +25,14 @@ cores free, 0.50-0.74 with a spinning process on one core). Such an epoch, the
 warm-up included, counts as that candidate's timing and the fit goes on to one
 thread without the other multi-thread trials, which would each cost an epoch at
 the contended speed; the runner-up retry notices when the core frees up.
+
+The contended warm-up itself is still paid (2 vCPU AMD EPYC, planted 1M rows, busy core:
+median 74 ms against 44 ms for one thread). Two ways around it were measured and
+dropped: training the warm-up's first eighth of rows as a call of its own and judging
+its CPU share (the share of so short a call was 0.49-0.70 with a core busy and 0.51-0.98
+with the cores free, so it cannot tell them apart, and the split cost 11% of the warm-up
+with the cores free); and reading other processes' load from /proc/stat before the fit
+(its idle counters did not advance at all on that VM).
 """
 
 # every this many epochs the runner-up is timed again
